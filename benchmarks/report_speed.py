@@ -1,0 +1,66 @@
+"""How long `reports.write_report` takes on a synthetic study of about 10,000 trials (target <= 30 s).
+
+Usage: .venv/bin/python benchmarks/report_speed.py [--tasks 5] [--optimizers 10] [--trials 180] [--profile]
+The study (tests/synthetic_study.py) has 5 tasks x 10 optimizers x (180 tune + 20 fixed-phase) rows,
+history with diagnostics, one missing and one partial cell; the time is one full report (all CSVs,
+every figure, report.md and report.html), best of --repeat runs, in one thread.
+"""
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from synthetic_study import make_study  # noqa: E402
+
+from reports import write_report  # noqa: E402
+
+TASKS = ("cifar10", "cifar100", "svhn", "digits", "glue-cola", "gtsrb", "mnist", "glue-rte")
+OPTIMIZERS = ("adamw", "adam", "lion", "thermolion", "sepnorm", "ortsepnorm", "rmsprop", "swats", "lookahead",
+              "muadam_paper", "sgd", "swa")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tasks", type=int, default=5)
+    ap.add_argument("--optimizers", type=int, default=10)
+    ap.add_argument("--trials", type=int, default=180, help="tune trials per cell")
+    ap.add_argument("--iid", type=int, default=60)
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--profile", action="store_true")
+    args = ap.parse_args()
+    tasks, opts = TASKS[: args.tasks], OPTIMIZERS[: args.optimizers]
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        path = make_study(Path(tmp) / "bench", tasks=tasks, optimizers=opts, n_trials=args.trials, iid_trials=args.iid,
+                          seeds=args.seeds, missing=((tasks[-1], opts[-1]),), partial=((tasks[0], opts[1]),))
+        n_rows = sum(1 for _ in open(path / "trials.csv")) - 1
+        n_hist = sum(1 for _ in open(path / "history.csv")) - 1
+        print(f"synthetic study: {n_rows} trials, {n_hist} history rows, {len(tasks)} tasks x {len(opts)} optimizers "
+              f"({time.perf_counter() - t0:.1f} s to generate)")
+        times = []
+        for _ in range(args.repeat):
+            t0 = time.perf_counter()
+            if args.profile:
+                prof = cProfile.Profile()
+                prof.runcall(write_report, path, log=lambda m: None)
+                pstats.Stats(prof).sort_stats("cumulative").print_stats(25)
+            else:
+                files = write_report(path, log=lambda m: None)
+            times.append(time.perf_counter() - t0)
+        n_figs = len(list((path / "figures").glob("*.png")))
+        print(f"write_report: best {min(times):.1f} s, all {', '.join(f'{t:.1f}' for t in times)} s; {n_figs} figures")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""Parameter-group definitions built from a model's structure.
+
+Two independent choices are expressed here:
+
+* ``wd_exempt``: biases and the parameters of normalization modules get ``weight_decay=0``.
+* a normalization partition for the SepNorm family (``groups``):
+  ``element`` / ``tensor`` / ``global`` need no partition (the optimizer's ``norm`` mode does it);
+  ``layer`` = the parameters owned directly by one module (a leaf module with parameters);
+  ``block`` = the parameters under one top-level child of the model. When the model's only
+  parameterized top-level child is a container (``nn.Sequential`` / ``nn.ModuleList``), as in
+  ``nn.Sequential(stem, stage1, stage2, head)`` wrapped in a module, the blocks are that container's
+  children instead (repeated while a single container remains), so a "block" is always a stage.
+  Parameters owned directly by the model itself form one extra block.
+
+How ``wd_exempt`` combines with ``layer``/``block``: exempt parameters go to their own torch
+param_group (``weight_decay=0``) but keep the ``norm_group`` id of their layer/block, and SepNorm's
+``norm="group"`` normalizes jointly all param_groups with the same ``norm_group``. So decay and
+normalization are chosen independently and the exemption never changes the normalization.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+
+GROUPINGS = ("element", "tensor", "layer", "block", "global")
+
+_NORM_TYPES = (
+    nn.modules.batchnorm._NormBase,
+    nn.GroupNorm,
+    nn.LayerNorm,
+    nn.LocalResponseNorm,
+    nn.RMSNorm,
+)
+
+
+def is_wd_exempt(module: nn.Module, name: str, param: torch.Tensor) -> bool:
+    """True for biases and for parameters of normalization modules (any 1-d parameter of a norm)."""
+    return name == "bias" or isinstance(module, _NORM_TYPES) or (
+        "norm" in type(module).__name__.lower() and param.ndim <= 1
+    )
+
+
+def _owned(module: nn.Module) -> Iterator[tuple[str, nn.Parameter]]:
+    """Trainable parameters registered directly on ``module`` (not on its children)."""
+    for name, p in module.named_parameters(recurse=False):
+        if p.requires_grad:
+            yield name, p
+
+
+def leaf_modules(model: nn.Module) -> list[nn.Module]:
+    """Modules that own trainable parameters, in registration order (shared ones once)."""
+    seen: set[int] = set()
+    out = []
+    for m in model.modules():
+        params = [p for _, p in _owned(m) if id(p) not in seen]
+        if params:
+            seen.update(id(p) for p in params)
+            out.append(m)
+    return out
+
+
+def _blocks(model: nn.Module) -> list[tuple[nn.Module, bool]]:
+    """(module, recurse) per block: top-level children, descending through a lone container."""
+    root = model
+    while True:
+        kids = [c for c in root.children() if any(p.requires_grad for p in c.parameters())]
+        owns = any(True for _ in _owned(root))
+        if len(kids) == 1 and not owns and isinstance(kids[0], (nn.Sequential, nn.ModuleList)):
+            root = kids[0]
+            continue
+        return ([(root, False)] if owns else []) + [(k, True) for k in kids]
+
+
+def partition(model: nn.Module, groups: str) -> list[list[tuple[nn.Module, str, nn.Parameter]]]:
+    """Split the trainable parameters into normalization groups: ``layer``, ``block`` or one group.
+
+    Every parameter appears once (shared parameters in their first group); each entry keeps its
+    owning module and attribute name so that ``wd_exempt`` can be decided per parameter.
+    """
+    if groups not in GROUPINGS:
+        raise ValueError(f"unknown groups {groups!r}; expected one of {GROUPINGS}")
+    seen: set[int] = set()
+
+    def collect(root: nn.Module, recurse: bool) -> list[tuple[nn.Module, str, nn.Parameter]]:
+        out = []
+        for m in root.modules() if recurse else [root]:
+            for name, p in _owned(m):
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    out.append((m, name, p))
+        return out
+
+    if groups == "layer":
+        parts = [collect(m, False) for m in leaf_modules(model)]
+    elif groups == "block":
+        parts = [collect(b, recurse) for b, recurse in _blocks(model)]
+    else:
+        parts = [collect(model, True)]
+    return [p for p in parts if p]
+
+
+def param_groups(
+    model: nn.Module, weight_decay: float, wd_exempt: bool = False, groups: str = "tensor"
+) -> list[dict]:
+    """torch param_groups for ``model``: split by ``groups`` (layer/block) and by ``wd_exempt``.
+
+    Each dict has ``params``, ``weight_decay`` and ``norm_group`` (the index of its normalization
+    group; only SepNorm's ``norm="group"`` reads it). Empty groups are dropped.
+    """
+    out = []
+    for gid, part in enumerate(partition(model, groups)):
+        decay = [p for m, n, p in part if not (wd_exempt and is_wd_exempt(m, n, p))]
+        exempt = [p for m, n, p in part if wd_exempt and is_wd_exempt(m, n, p)]
+        if decay:
+            out.append({"params": decay, "weight_decay": weight_decay, "norm_group": gid})
+        if exempt:
+            out.append({"params": exempt, "weight_decay": 0.0, "norm_group": gid})
+    return out

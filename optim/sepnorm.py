@@ -1,0 +1,197 @@
+"""SepNorm and OrtSepNorm (paper 002, Defs. 4.1, 4.2, A.3, A.4): Lion with the sign replaced by a
+normalization per group of parameters.
+
+With u = b1*m + (1-b1)*g and a partition of the parameters into groups l::
+
+    p_l *= 1 - lr*wd
+    p_l -= lr * sqrt(|l|) * u_l / ||u_l||          (a group with u_l = 0 gets no update)
+    m    = b2*m + (1-b2)*g
+
+OrtSepNorm first removes from u_l its component along the group's weights (taken before the
+weight decay): ``u_l -= <u_l, w_l> / ||w_l||^2 * w_l`` (skipped where ||w_l|| = 0).
+
+``norm`` picks the partition: ``element`` (each entry; SepNorm then is Lion exactly),
+``tensor`` (each parameter tensor), ``group`` (each torch param_group, or all param_groups that share
+the same ``norm_group`` option, see optim.groups) and ``global`` (all parameters: NormGD).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from ._common import check_hparams, gather
+from .lion import lion
+
+NORMS = ("element", "tensor", "group", "global")
+
+
+def _segment_sum(x: Tensor, ids: Tensor | None, n_segments: int) -> Tensor:
+    """Sum the entries of ``x`` per segment id (``ids`` None: every entry is its own segment)."""
+    if ids is None:
+        return x
+    return torch.zeros(n_segments, dtype=x.dtype, device=x.device).index_add_(0, ids, x)
+
+
+def _norms(tensors: list[Tensor], device: torch.device) -> Tensor:
+    """Euclidean norm of each tensor, in float32 or wider, stacked on ``device``."""
+    dtype = torch.promote_types(tensors[0].dtype, torch.float32)
+    return torch.stack([n.to(device) for n in torch._foreach_norm(tensors, 2, dtype=dtype)])
+
+
+def normalized_scales(
+    params: list[Tensor],
+    updates: list[Tensor],
+    ids: Tensor | None,
+    sqrt_sizes: Tensor,
+    *,
+    orthogonal: bool,
+) -> list[Tensor]:
+    """Per-tensor scalars s_i such that ``s_i * updates_i`` has norm sqrt(|l|) over each segment l.
+
+    ``ids`` maps tensor i to its segment (None: one segment per tensor), ``sqrt_sizes`` holds
+    sqrt(|l|) per segment. With ``orthogonal`` the updates are first projected (in place) onto the
+    complement of the segment's weights. Scalars are device tensors; nothing syncs with the host.
+    """
+    device = sqrt_sizes.device
+    n_seg = sqrt_sizes.numel()
+    sqrt_sizes = sqrt_sizes.to(torch.promote_types(params[0].dtype, torch.float32))
+    if orthogonal:
+        dots = torch.stack(
+            [torch.dot(u.reshape(-1), p.reshape(-1)).to(device, sqrt_sizes.dtype)
+             for u, p in zip(updates, params)]
+        )
+        dots = _segment_sum(dots, ids, n_seg)
+        w_sq = _segment_sum(_norms(params, device).square(), ids, n_seg)
+        coef = torch.where(w_sq > 0, dots / w_sq, 0.0)
+        coef = coef if ids is None else coef[ids]
+        torch._foreach_addcmul_(updates, params, list(coef.unbind(0)), value=-1.0)
+    norm = _segment_sum(_norms(updates, device).square(), ids, n_seg).sqrt()
+    scale = torch.where(norm > 0, sqrt_sizes / norm, 0.0)
+    scale = scale if ids is None else scale[ids]
+    return list(scale.unbind(0))
+
+
+class SepNorm(torch.optim.Optimizer):
+    """SepNorm: Lion's momentum with per-group normalization instead of the sign.
+
+    State: one buffer per parameter (``exp_avg``); the interpolated update is a temporary.
+    ``norm`` in {element, tensor, group, global}; ``norm="group"`` normalizes each torch param_group
+    (or each set of param_groups sharing the ``norm_group`` option) jointly. Zero updates give zeros.
+    """
+
+    orthogonal = False
+
+    def __init__(
+        self,
+        params,
+        lr: float,
+        betas: tuple[float, float] = (0.9, 0.99),
+        weight_decay: float = 0.0,
+        norm: str = "tensor",
+    ) -> None:
+        check_hparams(lr, betas, weight_decay)
+        if norm not in NORMS:
+            raise ValueError(f"unknown norm {norm!r}; expected one of {NORMS}")
+        defaults = dict(lr=lr, betas=tuple(betas), weight_decay=weight_decay, norm=norm,
+                        norm_group=None)
+        super().__init__(params, defaults)
+        self._segments: dict[tuple, tuple[Tensor | None, Tensor]] = {}
+
+    def _norm(self) -> str:
+        norms = {g["norm"] for g in self.param_groups}
+        if len(norms) != 1:
+            raise ValueError(f"all param_groups must share one norm, got {sorted(norms)}")
+        return norms.pop()
+
+    def _segment_tensors(self, key: tuple, device: torch.device) -> tuple[Tensor | None, Tensor]:
+        """(ids, sqrt sizes) device tensors for one partition, cached so steps copy nothing."""
+        if (key, device) not in self._segments:
+            norm, seg_of, numels = key
+            n_seg = max(seg_of) + 1
+            sizes = [0] * n_seg
+            for s, n in zip(seg_of, numels):
+                sizes[s] += n
+            ids = None if norm == "tensor" else torch.tensor(seg_of, device=device)
+            sqrt_sizes = torch.tensor(sizes, dtype=torch.float64, device=device).sqrt()
+            self._segments[key, device] = (ids, sqrt_sizes)
+        return self._segments[key, device]
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], float] | None = None):
+        """One optimization step; ``closure`` re-evaluates the loss (returned)."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        norm = self._norm()
+        work = []
+        for index, group in enumerate(self.param_groups):
+            params, grads, (exp_avgs,) = gather(self, group, ("exp_avg",))
+            if params:
+                work.append((index, group, params, grads, exp_avgs))
+        if not work:
+            return loss
+        if norm == "element":
+            self._element_step(work)
+            return loss
+
+        flat_p, flat_u, seg_of = [], [], []
+        seg_ids: dict = {}
+        for index, group, params, grads, exp_avgs in work:
+            updates = torch._foreach_lerp(exp_avgs, grads, 1.0 - group["betas"][0])
+            for p, u in zip(params, updates):
+                if norm == "tensor":
+                    label = len(flat_p)
+                elif norm == "group":
+                    label = ("id", group["norm_group"]) if group["norm_group"] is not None else index
+                else:
+                    label = 0
+                seg_of.append(seg_ids.setdefault(label, len(seg_ids)))
+                flat_p.append(p)
+                flat_u.append(u)
+        key = (norm, tuple(seg_of), tuple(p.numel() for p in flat_p))
+        ids, sqrt_sizes = self._segment_tensors(key, flat_p[0].device)
+        scales = normalized_scales(flat_p, flat_u, ids, sqrt_sizes, orthogonal=self.orthogonal)
+
+        start = 0
+        for index, group, params, grads, exp_avgs in work:
+            end = start + len(params)
+            lr, wd = group["lr"], group["weight_decay"]
+            if wd != 0.0:
+                torch._foreach_mul_(params, 1.0 - lr * wd)
+            torch._foreach_addcmul_(params, flat_u[start:end], scales[start:end], value=-lr)
+            torch._foreach_lerp_(exp_avgs, grads, 1.0 - group["betas"][1])
+            start = end
+        return loss
+
+    def _element_step(self, work: list) -> None:
+        """Element groups: the Lion step (OrtSepNorm: only entries whose weight is exactly 0 move,
+        since the per-entry projection removes everything else)."""
+        for index, group, params, grads, exp_avgs in work:
+            beta1, beta2 = group["betas"]
+            if not self.orthogonal:
+                lion(params, grads, exp_avgs, lr=group["lr"], beta1=beta1, beta2=beta2,
+                     weight_decay=group["weight_decay"])
+                continue
+            updates = torch._foreach_lerp(exp_avgs, grads, 1.0 - beta1)
+            torch._foreach_sign_(updates)
+            for u, p in zip(updates, params):
+                u.masked_fill_(p != 0, 0.0)
+            lr, wd = group["lr"], group["weight_decay"]
+            if wd != 0.0:
+                torch._foreach_mul_(params, 1.0 - lr * wd)
+            torch._foreach_add_(params, updates, alpha=-lr)
+            torch._foreach_lerp_(exp_avgs, grads, 1.0 - beta2)
+
+
+class OrtSepNorm(SepNorm):
+    """OrtSepNorm: SepNorm whose update is first made orthogonal to the weights of its group.
+
+    State: one buffer per parameter (``exp_avg``). Same arguments and partitions as SepNorm; the
+    update of every normalization group satisfies <update_l, w_l> = 0 (before weight decay).
+    """
+
+    orthogonal = True

@@ -1,0 +1,55 @@
+"""Study directory -> tables, robustness metrics, figures and a report (never imports ray).
+
+`write_report(study_dir)` is the one entry point: it reads trials.csv, history.csv and study.json
+(reports.load), computes the per-cell tables (reports.cells), the cross-task comparison
+(reports.metrics) and the papers' claims (reports.claims), draws the figures (reports.figures)
+and writes report.md and a self-contained report.html beside the CSVs (reports.render).
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+from reports import metrics
+from reports.cells import cell_tables
+from reports.claims import check_claims
+from reports.figures import draw_all
+from reports.load import load_study
+from reports.render import to_html, to_markdown
+from reports.report import build_blocks
+
+__all__ = ["write_report"]
+
+
+def write_report(study_dir: str | Path, log: Callable[[str], None] = print) -> dict[str, Path]:
+    """Write the report of a (possibly partly finished) study; returns {file name: path}.
+
+    Files: report.md, report.html, summary.csv (one row per cell), emp.csv (expected max),
+    importance.csv, claims.csv, ranks.csv, poi.csv, profile.csv, trials.csv (the study's own, listed
+    for completeness) and `figures` (the folder of PNGs the report embeds).
+    """
+    start = time.perf_counter()
+    study = load_study(study_dir)
+    out = study.path
+    summary, emp, importance = cell_tables(study)
+    confirm = study.trials[study.trials["phase"] == "confirm"]
+    scores = confirm[["task", "optimizer", "test_value"]].rename(columns={"test_value": "value"})
+    ranks, poi, profile = metrics.mean_rank_ci(scores), metrics.poi_matrix(scores), metrics.performance_profile(scores)
+    claims = check_claims(study.trials)
+    files: dict[str, Path] = {}
+    for name, df in (("summary.csv", summary), ("emp.csv", emp), ("importance.csv", importance), ("claims.csv", claims),
+                     ("ranks.csv", ranks), ("poi.csv", poi.reset_index()), ("profile.csv", profile)):
+        df.to_csv(out / name, index=False)
+        files[name] = out / name
+    if (out / "trials.csv").exists():
+        files["trials.csv"] = out / "trials.csv"
+    figures = draw_all(study, summary, emp, ranks, poi, profile, out / "figures")
+    blocks = build_blocks(study, summary, claims, ranks, poi, figures, files)
+    (out / "report.md").write_text(to_markdown(blocks, out))
+    (out / "report.html").write_text(to_html(blocks, f"Optimizer study report: {study.name}"))
+    n_figures = sum(len(f) for f in figures.values())
+    files = {"report.md": out / "report.md", "report.html": out / "report.html", **files, "figures": out / "figures"}
+    log(f"report: {len(study.trials)} trials, {len(summary)} cells, {n_figures} figures -> {out / 'report.html'} "
+        f"({time.perf_counter() - start:.1f} s)")
+    return files

@@ -1,0 +1,118 @@
+"""Per-cell (task x optimizer) tables: summary.csv, emp.csv and importance.csv.
+
+Which numbers each summary column holds:
+- best_score: the best validation score of the cell's tune trials;
+- test_*: confirm phase (best tune config on fresh seeds), test score, mean and 95% bootstrap CI;
+- default_*: the optimizer's default point under the fair protocol, test score;
+- paper_*: the paper point under the paper protocol, `score` (what that protocol measures, e.g.
+  accuracy on the training images for ThermoLion's); paper_fair_*: the paper point under the fair
+  protocol, test score;
+- iid_within_1/5, iid_iqr: sensitivity over the i.i.d. tune trials (see metrics.sensitivity).
+Diverged trials are at the task's chance score everywhere; errored trials are counted only.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from reports import metrics
+from reports.importance import param_importances
+from reports.load import Study, spec_names
+
+SUMMARY_COLUMNS = [
+    "task", "optimizer", "state", "n_trials", "n_planned", "n_iid", "n_ok", "n_diverged", "n_errors",
+    "diverge_rate", "error_rate", "chance", "best_score", "best_trial_id", "best_config",
+    "test_n", "test_mean", "test_ci_low", "test_ci_high", "test_std",
+    "default_n", "default_mean", "default_ci_low", "default_ci_high",
+    "paper_n", "paper_mean", "paper_ci_low", "paper_ci_high",
+    "paper_fair_n", "paper_fair_mean", "paper_fair_ci_low", "paper_fair_ci_high",
+    "iid_within_1", "iid_within_5", "iid_iqr", "top_hparams", "time_per_step",
+]
+
+
+def _jsonable(v):
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def _best_config(row: pd.Series) -> str:
+    hp = {k[3:]: _jsonable(v) for k, v in row.items() if k.startswith("hp_") and pd.notna(v)}
+    return json.dumps(hp, sort_keys=True)
+
+
+def _ci(prefix: str, values: pd.Series) -> dict:
+    mean, low, high = metrics.bootstrap_ci(values)
+    return {f"{prefix}_n": int(np.isfinite(values.to_numpy(dtype=float)).sum()), f"{prefix}_mean": mean,
+            f"{prefix}_ci_low": low, f"{prefix}_ci_high": high}
+
+
+def _state(study: Study, tune: pd.DataFrame, confirm: pd.DataFrame, rows: pd.DataFrame) -> str:
+    if rows.empty:
+        return "not run"
+    planned, seeds = study.spec.get("trials"), study.spec.get("seeds")
+    if planned is not None and len(tune) < int(planned):
+        return "incomplete"
+    if seeds is not None and len(confirm) < int(seeds):
+        return "incomplete"
+    return "complete"
+
+
+def cell_summary(study: Study, task: str, opt: str, rows: pd.DataFrame) -> tuple[dict, pd.DataFrame, dict]:
+    """(summary row, emp rows, importances) for one cell's trial rows."""
+    phase = rows["phase"] if len(rows) else pd.Series(dtype="string")
+    tune, confirm = rows[phase == "tune"], rows[phase == "confirm"]
+    default = rows[phase == "default"]
+    paper = rows[(phase == "paper") & (rows["protocol"] == "paper")] if len(rows) else rows
+    paper_fair = rows[(phase == "paper") & (rows["protocol"] == "fair")] if len(rows) else rows
+    iid = tune[tune["iid"]]
+    n = len(tune)
+    status = tune["status"]
+    out = {"task": task, "optimizer": opt, "state": _state(study, tune, confirm, rows), "n_trials": n,
+           "n_planned": study.spec.get("trials", np.nan), "n_iid": int(np.isfinite(iid["value"].to_numpy(dtype=float)).sum()),
+           "n_ok": int((status == "ok").sum()), "n_diverged": int((status == "diverged").sum()),
+           "n_errors": int((status == "error").sum()),
+           "chance": float(rows["chance"].median()) if len(rows) else np.nan}
+    out["diverge_rate"] = out["n_diverged"] / n if n else np.nan
+    out["error_rate"] = out["n_errors"] / n if n else np.nan
+    scored = tune[np.isfinite(tune["value"].to_numpy(dtype=float))]
+    if len(scored):
+        best = scored.loc[scored["value"].idxmax()]
+        out.update(best_score=float(best["value"]), best_trial_id=str(best["trial_id"]), best_config=_best_config(best))
+    else:
+        out.update(best_score=np.nan, best_trial_id="", best_config="")
+    out.update(_ci("test", confirm["test_value"]))
+    out["test_std"] = float(confirm["test_value"].std()) if out["test_n"] > 1 else np.nan
+    out.update(_ci("default", default["test_value"]))
+    out.update(_ci("paper", paper["value"]))
+    out.update(_ci("paper_fair", paper_fair["test_value"]))
+    sens = metrics.sensitivity(iid["value"], out["best_score"])
+    out.update(iid_within_1=sens["within_1"], iid_within_5=sens["within_5"], iid_iqr=sens["iqr"])
+    imp = param_importances(tune) if len(tune) else {}
+    out["top_hparams"] = ", ".join(f"{k} {v:.2f}" for k, v in list(imp.items())[:3])
+    out["time_per_step"] = float(rows["time_per_step"].median()) if "time_per_step" in rows and len(rows) else np.nan
+    curve, low, high = metrics.expected_max_band(iid["value"])
+    emp = pd.DataFrame({"task": task, "optimizer": opt, "k": np.arange(1, len(curve) + 1), "expected_max": curve,
+                        "band_low": low, "band_high": high, "n_iid": len(curve)})
+    return out, emp, imp
+
+
+def cell_tables(study: Study) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(summary, emp, importance) over every cell of the spec and every cell with rows."""
+    groups = {key: grp for key, grp in study.trials.groupby(["task", "optimizer"], sort=False)}
+    empty = study.trials.iloc[0:0]
+    planned_tasks, planned_opts = set(spec_names(study.spec.get("tasks"))), set(spec_names(study.spec.get("optimizers")))
+    summary, emps, imps = [], [], []
+    for task in study.tasks:
+        for opt in study.optimizers:
+            rows = groups.get((task, opt), empty)
+            if rows.empty and (task not in planned_tasks or opt not in planned_opts):
+                continue  # a task and an optimizer that never met in the spec: not a cell
+            s, emp, imp = cell_summary(study, task, opt, rows)
+            summary.append(s)
+            emps.append(emp)
+            imps.extend({"task": task, "optimizer": opt, "param": k, "importance": v} for k, v in imp.items())
+    summary_df = pd.DataFrame(summary, columns=SUMMARY_COLUMNS)
+    emp_cols = ["task", "optimizer", "k", "expected_max", "band_low", "band_high", "n_iid"]
+    emp_df = pd.concat(emps, ignore_index=True) if emps else pd.DataFrame(columns=emp_cols)
+    return summary_df, emp_df[emp_cols], pd.DataFrame(imps, columns=["task", "optimizer", "param", "importance"])

@@ -1,0 +1,135 @@
+"""Read and validate a study directory (trials.csv, history.csv, study.json).
+
+The record format is the contract of docs/ARCHITECTURE.md ("Records"). Loading normalizes it once
+so that every later module can rely on it: `iid` is boolean, hyperparameter columns are `hp_*`,
+and a `value` / `test_value` column holds the score that metrics use, with diverged trials at the
+task's chance score (never dropped) and errored trials as NaN (counted, not scored).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+PHASES = ("tune", "confirm", "default", "paper")
+STATUSES = ("ok", "diverged", "error")
+PROTOCOLS = ("fair", "paper")
+REQUIRED = ("trial_id", "phase", "task", "optimizer", "status", "score")
+HISTORY_REQUIRED = ("trial_id", "phase", "task", "optimizer", "epoch", "key", "value")
+
+
+@dataclass
+class Study:
+    """One loaded study: its directory, spec, trial rows and per-epoch history."""
+
+    path: Path
+    name: str
+    spec: dict
+    phases: dict
+    trials: pd.DataFrame
+    history: pd.DataFrame
+    tasks: list[str] = field(default_factory=list)
+    optimizers: list[str] = field(default_factory=list)
+
+    @property
+    def hp_columns(self) -> list[str]:
+        return [c for c in self.trials.columns if c.startswith("hp_")]
+
+
+def _as_bool(col: pd.Series) -> pd.Series:
+    """Read True/False, true/false, 1/0 and blanks (False) as booleans."""
+    text = col.astype("string").str.strip().str.lower().fillna("false")
+    bad = ~text.isin(["true", "false", "1", "0", "1.0", "0.0", ""])
+    if bad.any():
+        raise ValueError(f"iid column holds a non-boolean value: {col[bad].iloc[0]!r}")
+    return text.isin(["true", "1", "1.0"])
+
+
+def _check_values(df: pd.DataFrame, column: str, allowed: tuple[str, ...], where: str) -> None:
+    bad = ~df[column].isin(allowed)
+    if bad.any():
+        raise ValueError(f"{where}: {column} {df.loc[bad, column].iloc[0]!r} is not one of {', '.join(allowed)}")
+
+
+def _chance_per_row(df: pd.DataFrame) -> pd.Series:
+    """The row's chance score, or the task's (median over its rows) where a row lacks one."""
+    chance = pd.to_numeric(df["chance"], errors="coerce") if "chance" in df else pd.Series(np.nan, index=df.index)
+    task_chance = chance.groupby(df["task"]).transform("median")
+    return chance.fillna(task_chance)
+
+
+def normalize_trials(df: pd.DataFrame, where: str = "trials.csv") -> pd.DataFrame:
+    """Validate a trials table and add `value`, `test_value` (diverged -> chance, error -> NaN)."""
+    missing = [c for c in REQUIRED if c not in df.columns]
+    if missing:
+        raise ValueError(f"{where}: missing column(s) {', '.join(missing)}")
+    df = df.copy()
+    for col in ("phase", "task", "optimizer", "status"):
+        df[col] = df[col].astype("string").str.strip()
+    df["protocol"] = df["protocol"].astype("string").str.strip().fillna("fair") if "protocol" in df else "fair"
+    _check_values(df, "phase", PHASES, where)
+    _check_values(df, "status", STATUSES, where)
+    _check_values(df, "protocol", PROTOCOLS, where)
+    df["iid"] = _as_bool(df["iid"]) if "iid" in df else False
+    for col in ("score", "test_score", "seed", "train_loss", "steps", "wall_time", "time_per_step", "epochs_done"):
+        if col in df:
+            df[col] = pd.to_numeric(df[col], errors="coerce")
+    df["chance"] = _chance_per_row(df)
+    diverged = df["status"] == "diverged"
+    no_chance = diverged & df["chance"].isna()
+    if no_chance.any():
+        raise ValueError(f"{where}: diverged trial(s) of task {df.loc[no_chance, 'task'].iloc[0]!r} have no chance score")
+    ok = df["status"] == "ok"
+    df["value"] = np.where(ok, df["score"], np.where(diverged, df["chance"], np.nan))
+    test = df["test_score"] if "test_score" in df else pd.Series(np.nan, index=df.index)
+    df["test_value"] = np.where(ok, test, np.where(diverged, df["chance"], np.nan))
+    return df
+
+
+def normalize_history(df: pd.DataFrame, where: str = "history.csv") -> pd.DataFrame:
+    missing = [c for c in HISTORY_REQUIRED if c not in df.columns]
+    if missing:
+        raise ValueError(f"{where}: missing column(s) {', '.join(missing)}")
+    df = df.copy()
+    df["key"] = df["key"].astype("string")
+    df["epoch"] = pd.to_numeric(df["epoch"], errors="coerce")
+    df["value"] = pd.to_numeric(df["value"], errors="coerce")
+    return df
+
+
+def spec_names(entries) -> list[str]:
+    """Names from a spec list: plain strings, {"name": ...} objects, or a mapping's keys."""
+    if isinstance(entries, dict):
+        return [str(k) for k in entries]
+    return [str(e["name"]) if isinstance(e, dict) else str(e) for e in entries or []]
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, low_memory=False)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+
+
+def load_study(study_dir: str | Path) -> Study:
+    """Load a study directory; a partly finished one (no trials.csv yet) loads with no rows."""
+    path = Path(study_dir)
+    if not path.is_dir():
+        raise ValueError(f"study directory {str(path)!r} does not exist")
+    meta_path, trials_path, hist_path = path / "study.json", path / "trials.csv", path / "history.csv"
+    if not meta_path.exists() and not trials_path.exists():
+        raise ValueError(f"{str(path)!r} is not a study directory: it has neither study.json nor trials.csv")
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    if not isinstance(meta, dict):
+        raise ValueError(f"{meta_path}: expected a JSON object, got {type(meta).__name__}")
+    spec = meta.get("spec", {}) or {}
+    raw = _read_csv(trials_path) if trials_path.exists() else pd.DataFrame()
+    trials = normalize_trials(raw if len(raw.columns) else pd.DataFrame(columns=list(REQUIRED)), str(trials_path))
+    raw_hist = _read_csv(hist_path) if hist_path.exists() else pd.DataFrame()
+    history = normalize_history(raw_hist if len(raw_hist.columns) else pd.DataFrame(columns=list(HISTORY_REQUIRED)))
+    tasks = list(dict.fromkeys(spec_names(spec.get("tasks")) + trials["task"].dropna().tolist()))
+    optimizers = list(dict.fromkeys(spec_names(spec.get("optimizers")) + trials["optimizer"].dropna().tolist()))
+    return Study(path, meta.get("name", path.name), spec, meta.get("phases", {}) or {}, trials, history, tasks, optimizers)

@@ -1,0 +1,56 @@
+"""Per-optimizer Optuna search spaces, default points and paper points (pure; no ray, no torch).
+
+Each space is data: ``space(optimizer)`` gives ``{name: Float | Int | LogOrZero | Categorical |
+Constant}`` (search_spaces.dims); ``define_by_run`` turns it into the function OptunaSearch calls,
+``describe`` into readable ranges. The names are those of docs/ARCHITECTURE.md ("Hyperparameter
+names", encoded as ``ACCEPTED``) plus the runner key ``batch_size``. The ranges and their
+literature sources are documented in search_spaces.spaces, the fixed points in
+search_spaces.points.
+
+Weight decay that can be exactly 0 is one log-uniform Optuna parameter whose lowest 20% (of the
+log range) maps to 0.0: the config records 0.0 or the sampled value, and no extra name appears.
+
+Overrides (a study YAML's per-optimizer ``search_space:`` mapping), validated by
+``validate_overrides``; each entry replaces that name's dimension::
+
+    lr: {low: 1e-4, high: 1e-2}                # range; keeps the default scale (log for lr)
+    beta1: {low: 0.85, high: 0.95, log: false} # explicit scale
+    weight_decay: {low: 1e-3, high: 1, zero_share: 0}  # never 0; default share keeps 20% zeros
+    batch_size: {choices: [64, 128]}           # a set of values
+    groups: {choices: [layer, block]}
+    beta2: 0.99                                # a constant
+    base: adamw                                # lookahead / swa only: the wrapped optimizer
+                                               # (its own space replaces the default base's)
+
+A bare list (``lr: [1e-4, 1e-2]``) is refused as ambiguous. Unknown optimizers or names,
+inverted ranges, empty choices, non-positive log bounds and out-of-domain values (beta >= 1,
+groups not in {element, tensor, layer, block, global}, ...) each raise one ``ValueError`` line
+naming the optimizer, the hyperparameter and the value.
+"""
+
+from .dims import Categorical, Constant, Dim, Float, Int, LogOrZero, covers
+from .points import default_point, paper_point
+from .sampling import define_by_run, describe, inclusion_gaps, space, validate_overrides
+from .spaces import ACCEPTED, GROUPINGS, RUNNER_KEYS, accepted, names
+
+__all__ = [
+    "ACCEPTED",
+    "GROUPINGS",
+    "RUNNER_KEYS",
+    "Categorical",
+    "Constant",
+    "Dim",
+    "Float",
+    "Int",
+    "LogOrZero",
+    "accepted",
+    "covers",
+    "default_point",
+    "define_by_run",
+    "describe",
+    "inclusion_gaps",
+    "names",
+    "paper_point",
+    "space",
+    "validate_overrides",
+]

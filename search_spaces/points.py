@@ -1,0 +1,108 @@
+"""Fixed points: each optimizer's one-shot default and the papers' own settings.
+
+Default point = what a user gets without tuning: torch's defaults for torch optimizers, the
+authors' released defaults otherwise, batch_size 128, wd_exempt False.
+
+- Lion: lr 1e-4, betas (0.9, 0.99), weight_decay 0: the defaults of the authors' code
+  (google/automl lion_pytorch.py; also lion-pytorch). The Lion paper's advice "lr 3-10x below
+  AdamW's, wd 3-10x above" is a tuning rule, not a default; the ThermoLion paper's reading of it
+  (lr 1e-3 / 3, wd 0) is its paper point below.
+- NormGD / SepNorm / OrtSepNorm: Lion's defaults (same update scale); groups = "layer", the
+  grouping the SepNorm paper uses "in all experiments" (Sec. 4).
+- ThermoLion: the reference code's defaults (lr 1e-3, betas (0.9, 0.99), c 2, boost 0.5,
+  temp_decay 0.99, wd 0.01, eps 1e-8).
+- SWATS: starts as Adam with Adam's defaults (Keskar & Socher 2017), nesterov off.
+- Lookahead: k 5, alpha 0.5 around Adam (Zhang et al. 2019). SWA: torch SGD's defaults, averaging
+  over the last 25% of the epochs (Izmailov et al. 2018) at swa_lr = lr.
+- Muon: Jordan's SingleDeviceMuonWithAuxAdam example: muon_lr 0.02, momentum 0.95, the AdamW
+  part at lr 3e-4, betas (0.9, 0.95), weight_decay 0.01.
+- muadam_paper: the ThermoLion notebook's MuAdam class defaults (Adam's, wd 0).
+
+Paper points:
+
+- ``thermolion``: Sec. 4.3 as the notebook ran it: lr 1e-3 for all, Lion 1e-3/3 (wd 0),
+  ThermoLion wd 0.01 / temp_decay 0.99 (c 2 and boost 0.5 are hard-coded there), SWA on plain SGD
+  at lr 1e-2 with swa_lr 0.01 and averaging in epochs 7-12 of 12 (``ep > 5``, so swa_start = 0.5:
+  the first averaged epoch has 0-based index swa_start * epochs), Lookahead(Adam, k 5, alpha 0.5),
+  SWATS and MuAdam with their class defaults, everything else torch defaults; batch 1024. The
+  paper is vision only: no point for glue tasks or for optimizers it did not run.
+- ``sepnorm``: Appendix D, Table 5 (ResNet-50 trained from scratch at batch 256, the setting
+  closest to this study's from-scratch vision nets): AdamW lr 7.5e-4, wd 0.1, betas (0.9, 0.999);
+  Lion and SepNorm (groups = layer) lr 7.5e-5, wd 1, betas (0.9, 0.99). Tables 6-7 (ViT / Mixer
+  fine-tuned from ImageNet-21k weights) are not used. Appendix D gives no T5 / GLUE table (Sec.
+  6.2 states only batch 128 and a constant lr) and no OrtSepNorm vision row, so those are None.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .spaces import check_optimizer
+
+_ADAM = {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
+_LION = {"beta1": 0.9, "beta2": 0.99}
+_SGD = {"momentum": 0.0, "nesterov": False}
+
+
+def _p(lr: float, wd: float, **rest: Any) -> dict[str, Any]:
+    return {"lr": lr, "weight_decay": wd, "wd_exempt": False, **rest}
+
+
+_DEFAULTS: dict[str, dict[str, Any]] = {
+    "adam": _p(1e-3, 0.0, **_ADAM),
+    "adamw": _p(1e-3, 1e-2, **_ADAM),
+    "rmsprop": _p(1e-2, 0.0, beta2=0.99, momentum=0.0, eps=1e-8),
+    "sgd": _p(1e-3, 0.0, **_SGD),
+    "lion": _p(1e-4, 0.0, **_LION),
+    "normgd": _p(1e-4, 0.0, **_LION),
+    "sepnorm": _p(1e-4, 0.0, **_LION, groups="layer"),
+    "ortsepnorm": _p(1e-4, 0.0, **_LION, groups="layer"),
+    "thermolion": _p(1e-3, 1e-2, **_LION, c=2.0, boost=0.5, temp_decay=0.99, eps=1e-8),
+    "swats": _p(1e-3, 0.0, **_ADAM, nesterov=False),
+    "lookahead": _p(1e-3, 0.0, base="adam", k=5, alpha=0.5, **_ADAM),
+    "swa": _p(1e-3, 0.0, base="sgd", swa_start=0.75, swa_lr=1e-3, **_SGD),
+    "muon": _p(3e-4, 1e-2, muon_lr=0.02, momentum=0.95, beta1=0.9, beta2=0.95),
+    "muadam_paper": _p(1e-3, 0.0, **_ADAM),
+}
+
+_THERMOLION_PAPER: dict[str, dict[str, Any]] = {
+    "adam": _p(1e-3, 0.0, **_ADAM),
+    "adamw": _p(1e-3, 1e-2, **_ADAM),
+    "rmsprop": _p(1e-3, 0.0, beta2=0.99, momentum=0.0, eps=1e-8),
+    "lion": _p(1e-3 / 3, 0.0, **_LION),
+    "thermolion": _p(1e-3, 1e-2, **_LION, c=2.0, boost=0.5, temp_decay=0.99, eps=1e-8),
+    "swats": _p(1e-3, 0.0, **_ADAM, nesterov=False),
+    "lookahead": _p(1e-3, 0.0, base="adam", k=5, alpha=0.5, **_ADAM),
+    "swa": _p(1e-2, 0.0, base="sgd", swa_start=0.5, swa_lr=1e-2, **_SGD),
+    "muadam_paper": _p(1e-3, 0.0, **_ADAM),
+}
+
+_SEPNORM_PAPER_VISION: dict[str, dict[str, Any]] = {
+    "adamw": _p(7.5e-4, 0.1, **_ADAM),
+    "lion": _p(7.5e-5, 1.0, **_LION),
+    "sepnorm": _p(7.5e-5, 1.0, **_LION, groups="layer"),
+}
+
+_PAPERS = {"thermolion": (_THERMOLION_PAPER, 1024), "sepnorm": (_SEPNORM_PAPER_VISION, 256)}
+
+
+def default_point(optimizer: str) -> dict[str, Any]:
+    """The one-shot default setting of ``optimizer``, with ``batch_size`` 128."""
+    check_optimizer(optimizer)
+    return {**_DEFAULTS[optimizer], "batch_size": 128}
+
+
+def paper_point(optimizer: str, paper: str, task: str | None = None) -> dict[str, Any] | None:
+    """The setting ``paper`` ran ``optimizer`` with on ``task`` (None: a vision task).
+
+    Returns None where the paper has no setting for that optimizer or task kind; glue tasks are
+    named ``glue-<name>``.
+    """
+    check_optimizer(optimizer)
+    if paper not in _PAPERS:
+        raise ValueError(f"unknown paper {paper!r}; known: {', '.join(_PAPERS)}")
+    if task is not None and task.startswith("glue-"):
+        return None
+    table, batch_size = _PAPERS[paper]
+    point = table.get(optimizer)
+    return None if point is None else {**point, "batch_size": batch_size}

@@ -1,0 +1,1 @@
+"""CLI and orchestration of optimizer studies; the only package that imports ray."""

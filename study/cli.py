@@ -1,0 +1,171 @@
+"""Command line: `python -m study launch | report DIR | list | data prepare`.
+
+Bad input ends with exit code 2 and one line naming the problem: no traceback, no usage dump,
+nothing written or started.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import sys
+from pathlib import Path
+
+from study.errors import SpecError
+
+RESUMABLE_FIELDS = {"address", "cpus_per_trial", "gpus_per_trial", "max_concurrent", "storage_is_shared"}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad flag as one line (exit 2) instead of a usage dump."""
+
+    def error(self, message: str):
+        raise SpecError(message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m study", description="Fair, tuned optimizer comparisons on Ray Tune.")
+    commands = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    launch = commands.add_parser("launch", help="run (or --resume) a study and write its report")
+    launch.add_argument("--preset", help="a named study (see `list`); default: quick")
+    launch.add_argument("--config", help="a YAML file whose keys mirror these flags")
+    launch.add_argument("--storage", help="directory (or URI) holding studies; default ./studies")
+    launch.add_argument("--name", help="study name (a directory under --storage); default <preset>-<time>")
+    launch.add_argument("--optimizers", help="comma-separated optimizer names")
+    launch.add_argument("--tasks", help="comma-separated task names")
+    launch.add_argument("--trials", type=int, help="tune trials per cell (equal for every cell)")
+    launch.add_argument("--iid-trials", type=int, help="of those, the first R drawn i.i.d. at random")
+    launch.add_argument("--epochs", type=int, help="training epochs per trial")
+    launch.add_argument("--seeds", type=int, help="fresh seeds for the confirm, default and paper phases")
+    launch.add_argument("--phases", help="comma-separated subset of tune,confirm,default,paper")
+    launch.add_argument("--address", help="Ray address: 'auto' or host:port joins a cluster; default a local Ray")
+    launch.add_argument("--cpus-per-trial", type=float)
+    launch.add_argument("--gpus-per-trial", type=float, help="fractional values pack trials on one GPU")
+    launch.add_argument("--max-concurrent", type=int)
+    launch.add_argument("--storage-is-shared", action="store_true", default=None,
+                        help="assert that --storage is mounted on every node of the cluster")
+    launch.add_argument("--fault-rate", type=float, help="crash this share of trials once (tests retries)")
+    launch.add_argument("--resume", action="store_true", help="continue the study --name (default: the latest)")
+
+    report = commands.add_parser("report", help="(re)write the report of a study directory")
+    report.add_argument("dir")
+
+    commands.add_parser("list", help="presets, tasks, optimizers and their search spaces")
+
+    data = commands.add_parser("data", help="dataset cache")
+    data_commands = data.add_subparsers(dest="data_command", parser_class=_Parser)
+    prepare = data_commands.add_parser("prepare", help="download once and cache as uint8 tensors")
+    prepare.add_argument("--datasets", required=True, help="comma-separated dataset names")
+    prepare.add_argument("--data-dir", help="cache directory (default $STUDY_DATA_DIR or ~/.cache/optimizer-study)")
+    return parser
+
+
+def _latest_study(storage: str) -> str:
+    root = Path(storage)
+    studies = sorted(root.glob("*/study.json"), key=lambda p: p.stat().st_mtime) if root.is_dir() else []
+    if not studies:
+        raise SpecError(f"--resume: no study found in {root}")
+    return studies[-1].parent.name
+
+
+def _resume_spec(args, overrides: dict):
+    from study.launch import load_state
+    from study.spec import StudySpec, validate
+
+    storage = validate(StudySpec(storage=overrides.get("storage") or "studies")).storage
+    name = overrides.get("name") or _latest_study(storage)
+    state = load_state(Path(storage) / name)
+    changed = set(overrides) - RESUMABLE_FIELDS - {"name", "storage"}
+    if args.preset or args.config or changed:
+        what = ", ".join(sorted(changed | ({"preset"} if args.preset else set()) | ({"config"} if args.config else set())))
+        raise SpecError(f"--resume continues study {name!r} as it was specified; cannot change: {what}")
+    saved = {k: v for k, v in state["spec"].items()}
+    saved.update({k: v for k, v in overrides.items() if k in RESUMABLE_FIELDS})
+    saved["storage"] = storage
+    return validate(StudySpec(**saved))
+
+
+def cmd_launch(args) -> int:
+    from study.spec import build_spec
+
+    flags = ("storage", "name", "optimizers", "tasks", "trials", "iid_trials", "epochs", "seeds", "phases",
+             "address", "cpus_per_trial", "gpus_per_trial", "max_concurrent", "storage_is_shared", "fault_rate")
+    overrides = {k: getattr(args, k) for k in flags if getattr(args, k) is not None}
+    if args.resume:
+        spec = _resume_spec(args, overrides)
+    else:
+        spec = build_spec(args.preset, args.config, overrides)
+        spec.name = spec.name or f"{spec.preset}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
+
+    from study.launch import launch
+
+    try:
+        study_dir = launch(spec, resume=args.resume)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; continue with: python -m study launch --resume --name {spec.name} "
+              f"--storage {spec.storage}", file=sys.stderr)
+        return 130
+    return _write_report(study_dir)
+
+
+def _write_report(study_dir: Path) -> int:
+    import reports
+
+    paths = reports.write_report(study_dir)
+    print(f"\nstudy directory: {study_dir}")
+    for label, path in paths.items():
+        print(f"  {label}: {path}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    study_dir = Path(args.dir).expanduser().resolve()
+    if not (study_dir / "trials.csv").is_file():
+        what = "does not exist" if not study_dir.exists() else "holds no trials.csv (not a study directory, or no phase finished yet)"
+        raise SpecError(f"report: {args.dir} {what}")
+    return _write_report(study_dir)
+
+
+def cmd_list(args) -> int:
+    import search_spaces
+    from study.presets import PRESETS
+    from study.tasks import GLUE_TASKS, OFFLINE_DATASETS, THERMOLION_DATASETS, VISION_MODELS
+
+    print("presets:")
+    for name, values in PRESETS.items():
+        print(f"  {name}: {len(values['tasks'])} task(s) x {len(values['optimizers'])} optimizer(s), "
+              f"{values['trials']} trials/cell, {values['epochs']} epochs, {values['seeds']} seeds")
+    print("tasks: <dataset>[-<model>] or glue-<task>")
+    print(f"  datasets: {', '.join(THERMOLION_DATASETS + OFFLINE_DATASETS)}")
+    print(f"  models: {', '.join(VISION_MODELS)} (default convnet)")
+    print(f"  glue: {', '.join('glue-' + t for t in GLUE_TASKS)}")
+    print("optimizers and search spaces:")
+    for name in search_spaces.names():
+        ranges = "; ".join(f"{k} {v}" for k, v in search_spaces.describe(name).items())
+        print(f"  {name}: {ranges}")
+    return 0
+
+
+def cmd_data(args) -> int:
+    if args.data_command != "prepare":
+        raise SpecError("data: the only command is `data prepare --datasets ...`")
+    from runners import vision_data
+
+    names = [d.strip() for d in args.datasets.split(",") if d.strip()]
+    unknown = [d for d in names if d not in vision_data.DATASETS]
+    if unknown:
+        raise SpecError(f"unknown dataset {unknown[0]!r}; datasets: {', '.join(vision_data.DATASETS)}")
+    vision_data.prepare(names, args.data_dir or vision_data.default_data_dir())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+        command = {"launch": cmd_launch, "report": cmd_report, "list": cmd_list, "data": cmd_data}.get(args.command)
+        if command is None:
+            raise SpecError("a command is required: launch, report DIR, list or data prepare")
+        return command(args)
+    except SpecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

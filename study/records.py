@@ -1,0 +1,124 @@
+"""Ray Tune results -> the study's records (trials.csv, history.csv; columns in docs/ARCHITECTURE.md).
+
+Each phase's rows are kept in `records/<phase>.csv` and `records/<phase>_history.csv`, written
+atomically once the phase's Tuner finishes; `trials.csv` and `history.csv` are their union.
+"""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import pandas as pd
+
+TRIAL_COLUMNS = [
+    "trial_id", "phase", "task", "optimizer", "protocol", "seed", "status", "score", "test_score",
+    "chance", "iid", "train_loss", "steps", "wall_time", "time_per_step", "epochs_done", "error",
+]
+PHASE_FILES = ("tune", "fixed")  # one Tuner each; `fixed` holds the confirm, default and paper phases
+RESULT_KEYS = ("score", "test_score", "chance", "train_loss", "steps", "wall_time", "time_per_step", "epochs_done")
+# Keys Ray adds to every result, and the adapter's own flags: not part of the per-epoch history.
+RAY_KEYS = {
+    "timestamp", "time_this_iter_s", "time_total_s", "training_iteration", "pid", "node_ip",
+    "time_since_restore", "iterations_since_restore", "checkpoint_dir_name", "done", "final",
+    "trial_id", "date", "hostname", "config", "should_checkpoint",
+}
+
+
+def _first_line(error) -> str:
+    text = str(error).strip().splitlines()
+    return text[-1][:300] if text else type(error).__name__
+
+
+def trial_row(config: dict, metrics: dict, error) -> dict:
+    """One trials.csv row from a trial's config, its last reported metrics and its error (if any)."""
+    row = {
+        "trial_id": metrics.get("trial_id") or config.get("_trial_id"),
+        "phase": config["phase"], "task": config["task"], "optimizer": config["optimizer"],
+        "protocol": config.get("protocol", "fair"), "seed": config.get("seed"),
+        "iid": bool(config.get("iid", False)),
+    }
+    finished = metrics.get("final") is True
+    if error is not None or not finished:
+        row["status"] = "error"
+        row["error"] = _first_line(error) if error is not None else "trial ended without a final result"
+        row["score"] = math.nan
+    else:
+        row["status"] = metrics.get("status", "ok")
+        row["error"] = ""
+    for key in RESULT_KEYS:
+        if key not in row:
+            value = metrics.get(key) if finished else None
+            row[key] = value if isinstance(value, (int, float)) else math.nan
+    for name in config.get("_hps", ()):
+        row[f"hp_{name}"] = config.get(name)
+    return row
+
+
+def history_rows(trial_id: str, config: dict, frame: pd.DataFrame | None) -> pd.DataFrame:
+    """The per-epoch reports of one trial in long format."""
+    if frame is None or frame.empty:
+        return pd.DataFrame()
+    if "final" in frame:
+        frame = frame[frame["final"] == False]  # noqa: E712 (pandas elementwise)
+    keep = [c for c in frame.columns if c not in RAY_KEYS and not c.startswith("config/")
+            and pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])]
+    if "epoch" not in keep:
+        return pd.DataFrame()
+    long = frame[keep].melt(id_vars="epoch", var_name="key", value_name="value").dropna(subset=["value"])
+    long.insert(0, "trial_id", trial_id)
+    long.insert(1, "phase", config["phase"])
+    long.insert(2, "task", config["task"])
+    long.insert(3, "optimizer", config["optimizer"])
+    return long
+
+
+def rows_from_results(results) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A Tune ResultGrid -> (trials, history) frames."""
+    rows, histories = [], []
+    for result in results:
+        config = result.config or {}
+        config = config.get("trial", config)  # the fixed phase nests each config under "trial"
+        metrics = dict(result.metrics or {})
+        if not metrics.get("trial_id"):
+            metrics["trial_id"] = config.get("_trial_id") or (Path(result.path).name if result.path else None)
+        row = trial_row(config, metrics, result.error)
+        rows.append(row)
+        histories.append(history_rows(row["trial_id"], config, result.metrics_dataframe))
+    trials = pd.DataFrame(rows)
+    ordered = TRIAL_COLUMNS + sorted(c for c in trials.columns if c not in TRIAL_COLUMNS)
+    trials = trials.reindex(columns=ordered)
+    history = pd.concat([h for h in histories if not h.empty], ignore_index=True) if any(
+        not h.empty for h in histories) else pd.DataFrame(columns=["trial_id", "phase", "task", "optimizer", "epoch", "key", "value"])
+    return trials, history
+
+
+def _write_atomic(frame: pd.DataFrame, path: Path) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    frame.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def write_phase(study_dir: Path, phase: str, trials: pd.DataFrame, history: pd.DataFrame) -> None:
+    """Store one phase's records and rebuild trials.csv / history.csv from all phases."""
+    folder = study_dir / "records"
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_atomic(trials, folder / f"{phase}.csv")
+    _write_atomic(history, folder / f"{phase}_history.csv")
+    merge(study_dir)
+
+
+def read_phase(study_dir: Path, phase: str) -> pd.DataFrame | None:
+    path = study_dir / "records" / f"{phase}.csv"
+    return pd.read_csv(path) if path.exists() else None
+
+
+def merge(study_dir: Path) -> None:
+    """trials.csv and history.csv = the union of the phases written so far."""
+    folder = study_dir / "records"
+    for out, suffix in (("trials.csv", ""), ("history.csv", "_history")):
+        paths = [folder / f"{phase}{suffix}.csv" for phase in PHASE_FILES]
+        parts = [pd.read_csv(p) for p in paths if p.exists() and p.stat().st_size > 1]
+        parts = [p for p in parts if not p.empty]
+        if parts:
+            _write_atomic(pd.concat(parts, ignore_index=True), study_dir / out)

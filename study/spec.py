@@ -1,0 +1,183 @@
+"""The study spec: one typed, validated object from a preset or YAML file plus CLI overrides.
+
+Every check happens here, before Ray starts or anything is written, and a bad field raises
+`SpecError` with one line that names it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+import search_spaces
+from study.errors import SpecError
+from study.presets import PRESETS
+from study.tasks import parse_task
+
+PHASES = ("tune", "confirm", "default", "paper")
+
+
+@dataclass
+class StudySpec:
+    """Everything a study needs; YAML keys and CLI flags have these names."""
+
+    preset: str = "quick"
+    name: str | None = None
+    tasks: list[str] = field(default_factory=lambda: ["digits"])
+    optimizers: list[str] = field(default_factory=lambda: ["adamw", "lion"])
+    trials: int = 6  # N: tune trials per cell, equal for every cell
+    iid_trials: int = 4  # R: the first R tune trials of a cell are i.i.d. draws
+    seeds: int = 2  # S: fresh seeds for the confirm, default and paper phases
+    epochs: int = 3  # training budget per trial (vision epochs; glue eval intervals)
+    phases: list[str] = field(default_factory=lambda: list(PHASES))
+    seed: int = 0  # seeds the samplers and the tune trials; fixed-phase seeds start at 1000
+    storage: str = "studies"
+    address: str | None = None
+    cpus_per_trial: float | None = None  # None: sized from the cluster
+    gpus_per_trial: float | None = None  # None: 1 GPU per trial if the cluster has GPUs, else 0
+    max_concurrent: int | None = None
+    storage_is_shared: bool = False  # the user asserts --storage is visible to every node
+    max_failures: int = 2  # retries of a crashed trial
+    fault_rate: float = 0.0  # probability that a trial crashes on its first attempt (tests)
+    task_config: dict = field(default_factory=dict)  # extra runner keys for every task
+    search_space: dict = field(default_factory=dict)  # per-optimizer search-space overrides
+
+    @property
+    def study_dir(self) -> Path:
+        """Where records and the report go: under --storage, or ./studies for a URI storage."""
+        root = Path(os.path.abspath("studies")) if is_uri(self.storage) else Path(self.storage)
+        return root / self.name
+
+    @property
+    def ray_storage(self) -> str:
+        """Ray Tune's storage_path for this study's trials (absolute path or URI)."""
+        return f"{self.storage.rstrip('/')}/{self.name}/ray" if is_uri(self.storage) else str(self.study_dir / "ray")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(StudySpec)}
+
+
+def load_yaml(path: str) -> dict:
+    """Read a YAML config into a dict of spec fields (no validation yet)."""
+    file = Path(path)
+    if not file.is_file():
+        raise SpecError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(file.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise SpecError(f"config file {path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise SpecError(f"config file {path} must hold a mapping of study fields, not {type(data).__name__}")
+    return {str(k).replace("-", "_"): v for k, v in data.items()}
+
+
+def build_spec(preset: str | None = None, config_file: str | None = None, overrides: dict | None = None) -> StudySpec:
+    """preset (default `quick`) <- YAML file <- CLI overrides, then validate."""
+    values: dict = {}
+    from_file = load_yaml(config_file) if config_file else {}
+    preset = preset or from_file.pop("preset", None) or "quick"
+    from_file.pop("preset", None)
+    if preset not in PRESETS:
+        raise SpecError(f"unknown preset {preset!r}; presets: {', '.join(PRESETS)}")
+    values.update(PRESETS[preset])
+    values["preset"] = preset
+    for source, label in ((from_file, f"config file {config_file}"), (overrides or {}, "command line")):
+        for key, value in source.items():
+            if key not in FIELDS:
+                raise SpecError(f"unknown key {key!r} in {label}; known keys: {', '.join(FIELDS)}")
+            if value is not None:
+                values[key] = value
+    return validate(StudySpec(**values))
+
+
+def _positive_int(name: str, value, allow_zero: bool = False) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            value = int(value)
+        else:
+            raise SpecError(f"{name} must be an integer, got {value!r}")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise SpecError(f"{name} must be {'>= 0' if allow_zero else 'positive'}, got {value}")
+    return value
+
+
+def _names(name: str, value) -> list[str]:
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise SpecError(f"{name} must be a non-empty list of names, got {value!r}")
+    return list(dict.fromkeys(value))
+
+
+def _optional_number(name: str, value, minimum: float = 0.0):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
+        raise SpecError(f"{name} must be a number >= {minimum}, got {value!r}")
+    return value
+
+
+def validate(spec: StudySpec) -> StudySpec:
+    """Check every field; normalize names, counts and paths. Raises SpecError."""
+    spec.tasks = _names("tasks", spec.tasks)
+    for task in spec.tasks:
+        parse_task(task)
+    spec.optimizers = _names("optimizers", spec.optimizers)
+    known = search_spaces.names()
+    for opt in spec.optimizers:
+        if opt not in known:
+            raise SpecError(f"unknown optimizer {opt!r}; optimizers: {', '.join(known)}")
+    spec.trials = _positive_int("trials", spec.trials)
+    spec.iid_trials = _positive_int("iid_trials", spec.iid_trials, allow_zero=True)
+    if spec.iid_trials > spec.trials:
+        spec.iid_trials = spec.trials
+    spec.seeds = _positive_int("seeds", spec.seeds)
+    spec.epochs = _positive_int("epochs", spec.epochs)
+    spec.seed = _positive_int("seed", spec.seed, allow_zero=True)
+    spec.max_failures = _positive_int("max_failures", spec.max_failures, allow_zero=True)
+    if spec.max_concurrent is not None:
+        spec.max_concurrent = _positive_int("max_concurrent", spec.max_concurrent)
+    spec.phases = _names("phases", spec.phases)
+    for phase in spec.phases:
+        if phase not in PHASES:
+            raise SpecError(f"unknown phase {phase!r}; phases: {', '.join(PHASES)}")
+    spec.cpus_per_trial = _optional_number("cpus_per_trial", spec.cpus_per_trial, 0.01)
+    spec.gpus_per_trial = _optional_number("gpus_per_trial", spec.gpus_per_trial, 0.0)
+    fault = _optional_number("fault_rate", spec.fault_rate, 0.0)
+    if fault > 1:
+        raise SpecError(f"fault_rate must be in [0, 1], got {fault}")
+    if not isinstance(spec.task_config, dict):
+        raise SpecError(f"task_config must be a mapping of runner keys, got {spec.task_config!r}")
+    if not isinstance(spec.search_space, dict):
+        raise SpecError(f"search_space must be a mapping optimizer -> overrides, got {spec.search_space!r}")
+    for opt, overrides in spec.search_space.items():
+        if opt not in known:
+            raise SpecError(f"search_space: unknown optimizer {opt!r}")
+        try:
+            search_spaces.validate_overrides(opt, overrides)
+        except ValueError as exc:
+            raise SpecError(f"search_space.{opt}: {exc}") from None
+    if spec.name is not None and (not isinstance(spec.name, str) or not spec.name or "/" in spec.name):
+        raise SpecError(f"name must be a plain directory name, got {spec.name!r}")
+    if not isinstance(spec.storage, str) or not spec.storage:
+        raise SpecError(f"storage must be a path or URI, got {spec.storage!r}")
+    if spec.storage.startswith("file://"):
+        spec.storage = spec.storage[len("file://"):]
+    if not is_uri(spec.storage):
+        spec.storage = os.path.abspath(os.path.expanduser(spec.storage))
+    return spec
+
+
+def is_uri(storage: str) -> bool:
+    """True for cloud storage (s3://, gs://, ...), which only Ray's trial data can live on."""
+    return "://" in storage

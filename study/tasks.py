@@ -1,0 +1,48 @@
+"""Task names -> runner configs.
+
+A task is a dataset (vision, the papers' ConvNet), `<dataset>-<model>` for another vision model
+(e.g. `cifar10-resnet20`), or `glue-<task>` (T5 on GLUE). Each task also names the paper whose
+fixed hyperparameters form its `paper` phase.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from study.errors import SpecError
+
+VISION_MODELS = ("convnet", "resnet20", "vit")
+GLUE_TASKS = ("cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte")
+THERMOLION_DATASETS = (
+    "mnist", "fashion_mnist", "kmnist", "emnist", "qmnist", "usps", "semeion",
+    "cifar10", "cifar100", "svhn", "stl10", "gtsrb",
+)
+OFFLINE_DATASETS = ("digits", "synthetic")
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    runner: str  # "vision" | "glue"
+    config: dict  # runner keys that define the task (dataset/model or glue task)
+    paper: str  # whose paper point the `paper` phase uses: "thermolion" | "sepnorm"
+    paper_protocols: tuple[str, ...]  # protocols the paper phase runs under
+
+
+def parse_task(name: str) -> Task:
+    """Resolve a task name, or raise SpecError naming it."""
+    if name.startswith("glue-"):
+        glue_task = name[len("glue-"):]
+        if glue_task not in GLUE_TASKS:
+            raise SpecError(f"unknown task {name!r}: GLUE tasks are {', '.join('glue-' + t for t in GLUE_TASKS)}")
+        return Task(name, "glue", {"task": glue_task}, "sepnorm", ("fair",))
+    dataset, _, model = name.partition("-")
+    model = model or "convnet"
+    datasets = THERMOLION_DATASETS + OFFLINE_DATASETS
+    if dataset not in datasets or model not in VISION_MODELS:
+        raise SpecError(
+            f"unknown task {name!r}: a task is a dataset ({', '.join(datasets)}), "
+            f"optionally '-<model>' ({', '.join(VISION_MODELS)}), or glue-<task>"
+        )
+    paper = "thermolion" if model == "convnet" else "sepnorm"
+    protocols = ("paper", "fair") if paper == "thermolion" else ("fair",)
+    return Task(name, "vision", {"dataset": dataset, "model": model}, paper, protocols)

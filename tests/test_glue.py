@@ -1,0 +1,310 @@
+"""The GLUE runner on the tiny T5 and synthetic GLUE-format files (offline, CPU)."""
+
+import json
+import math
+import os
+import random
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+import pandas as pd
+import pytest
+import torch
+
+import optim
+from runners import glue
+from runners.glue import checkpoint, data, model as t5
+from runners.glue.tasks import TASKS
+
+GOOD, BAD = ["good", "great", "fine", "nice"], ["bad", "awful", "poor", "sad"]
+FILLER = ["the", "movie", "was", "a", "plot", "very", "really", "and", "it"]
+
+
+def _sst2_rows(n: int, seed: int) -> list[dict]:
+    """SST-2 layout; the rule: the label is 1 iff the sentence holds a word from GOOD."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        label = rng.randint(0, 1)
+        words = [rng.choice(FILLER) for _ in range(6)]
+        words.insert(rng.randint(0, 6), rng.choice(GOOD if label else BAD))
+        rows.append({"sentence": " ".join(words), "label": label, "idx": i})
+    return rows
+
+
+def _write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """One intra-op thread: the tiny model gains nothing from more on 2 shared cores."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def sst2_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("sst2")
+    _write_jsonl(d / "train.jsonl", _sst2_rows(600, 0))
+    _write_jsonl(d / "validation.jsonl", _sst2_rows(120, 1))
+    return d
+
+
+def _config(d, **kw):
+    return {"task": "glue-sst2", "model": "tiny", "data_dir": str(d),
+            "cache_dir": str(d / "cache"), "batch_size": 16, "n_val": 100, "optimizer": "adamw",
+            "lr": 3e-3, **kw}
+
+
+def test_tiny_t5_learns_synthetic_task(sst2_dir):
+    reports = []
+    out = glue.train(_config(sst2_dir, steps=150, eval_every=50, trial_index=3, phase="tune",
+                             _study_dir="x"), reports.append)
+    assert [r["step"] for r in reports] == [50, 100, 150]
+    assert [r["epoch"] for r in reports] == [1, 2, 3]
+    assert out["status"] == "ok" and out["chance"] == 50.0 and out["steps"] == 150
+    assert out["score"] == pytest.approx(100 * out["val_acc"]) == reports[-1]["score"]
+    assert out["score"] >= 80 and out["test_score"] >= 80  # chance is 50
+    assert out["test_score"] == pytest.approx(100 * out["test_acc"])
+    assert reports[-1]["train_loss"] < reports[0]["train_loss"]
+    assert out["time_per_step"] > 0 and out["tokens_per_s"] > 0
+
+
+def test_paper_protocol_reports_peak_dev_score(sst2_dir):
+    reports = []
+    out = glue.train(_config(sst2_dir, protocol="paper", steps=40, epochs=4, lr=1e-3),
+                     reports.append)
+    assert len(reports) == 4
+    peak = max(reports, key=lambda r: r["score"])
+    assert out["score"] == out["test_score"] == peak["score"]
+    assert out["test_acc"] == peak["val_acc"]
+
+
+def test_checkpoint_round_trip_resumes_same_step_and_loss(sst2_dir, tmp_path):
+    cfg = _config(sst2_dir, steps=20, eval_every=10, lr=1e-3)
+    full = []
+    glue.train(cfg, full.append)
+
+    class Crash(Exception):
+        pass
+
+    def crash(_):
+        raise Crash
+
+    ck = tmp_path / "ck"
+    with pytest.raises(Crash):
+        glue.train({**cfg, "_checkpoint_dir": str(ck)}, crash)
+    assert checkpoint.load(str(ck))["state"]["step"] == 10
+    assert not [p for p in ck.iterdir() if p.name != checkpoint.FILENAME]  # no temp files left
+    resumed = []
+    out = glue.train({**cfg, "_checkpoint_dir": str(ck)}, resumed.append)
+    assert [(r["epoch"], r["step"]) for r in resumed] == [(2, 20)]
+    assert resumed[0]["train_loss"] == pytest.approx(full[1]["train_loss"], rel=1e-6)
+    assert resumed[0]["score"] == full[1]["score"]
+    assert out["steps"] == 20 and out["epochs_done"] == 2
+
+
+def test_divergence_stops_the_trial(sst2_dir):
+    reports = []
+    out = glue.train(_config(sst2_dir, optimizer="sgd", lr=1e30, steps=20, eval_every=5),
+                     reports.append)
+    assert out["status"] == "diverged" and out["steps"] == 5
+    assert out["score"] == out["test_score"] == out["chance"] == 50.0
+    assert len(reports) == 1 and not math.isfinite(reports[0]["train_loss"])
+
+
+def test_mnli_reports_matched_and_mismatched(tmp_path):
+    rng = random.Random(0)
+    rows = [{"premise": f"p {i}", "hypothesis": f"h {i}", "label": rng.randint(0, 2), "idx": i}
+            for i in range(40)]
+    for split in ("train", "validation_matched", "validation_mismatched"):
+        pd.DataFrame(rows).to_parquet(tmp_path / f"{split}.parquet")
+    files = {s: str(tmp_path / f"{s}.parquet")
+             for s in ("train", "validation_matched", "validation_mismatched")}
+    out = glue.train({"task": "mnli", "data_files": files, "cache_dir": str(tmp_path / "c"),
+                      "steps": 2, "eval_every": 2, "batch_size": 4}, lambda r: None)
+    assert {"test_acc_m", "test_acc_mm", "val_acc"} <= set(out)
+    assert out["test_score"] == pytest.approx(100 * out["test_acc_m"])
+    assert out["chance"] == pytest.approx(100 / 3)
+
+
+def test_file_formats_give_the_same_tokens(sst2_dir, tmp_path):
+    spec = TASKS["sst2"]
+    tok = t5.build("tiny", 0)[1]
+    rows = _sst2_rows(30, 2)
+    frame = pd.DataFrame(rows)
+    frame.to_csv(tmp_path / "a.csv", index=False)
+    frame.to_csv(tmp_path / "a.tsv", sep="\t", index=False)
+    frame.to_parquet(tmp_path / "a.parquet")
+    _write_jsonl(tmp_path / "a.jsonl", rows)
+    encoded = []
+    for ext in ("csv", "tsv", "parquet", "jsonl"):
+        f = str(tmp_path / f"a.{ext}")
+        raw = data.load_raw(spec, data_files={"train": f, "validation": f})
+        encoded.append(data.encode(spec, raw["train"], tok, 32, str(tmp_path / "cache")))
+    for other in encoded[1:]:
+        for key in ("input_ids", "lengths", "target", "label"):
+            assert torch.equal(other[key], encoded[0][key])
+    first = encoded[0]
+    assert first["input_ids"].shape[1] <= 32 and int(first["lengths"].max()) <= 32
+    # ByT5: bytes + 3, then </s> (id 1)
+    text = "sst2 sentence: " + rows[0]["sentence"]
+    want = [b + 3 for b in text.encode()][:31] + [1]
+    assert first["input_ids"][0, : first["lengths"][0]].tolist() == want
+    assert first["target"].tolist() == [r["label"] for r in rows]
+
+
+def test_tokenized_cache_is_reused(tmp_path):
+    spec = TASKS["sst2"]
+    tok = t5.build("tiny", 0)[1]
+    _write_jsonl(tmp_path / "train.jsonl", _sst2_rows(20, 3))
+    _write_jsonl(tmp_path / "validation.jsonl", _sst2_rows(10, 4))
+    raw = data.load_raw(spec, data_dir=str(tmp_path))
+    cache = tmp_path / "cache"
+    first = data.encode(spec, raw["train"], tok, 64, str(cache))
+    files = list(cache.glob("sst2-*.pt"))
+    assert len(files) == 1
+    data._MEMO.clear()
+    again = data.encode(spec, raw["train"], tok, 64, str(cache))  # read from disk
+    assert torch.equal(again["input_ids"], first["input_ids"])
+    assert data.encode(spec, raw["train"], tok, 64, str(cache)) is again  # in-process memo
+    data.encode(spec, raw["train"], tok, 16, str(cache))
+    assert len(list(cache.glob("sst2-*.pt"))) == 2  # max_length is part of the key
+
+
+def test_clear_errors(sst2_dir, tmp_path, monkeypatch):
+    with pytest.raises(ValueError, match="unknown GLUE task 'glue-nope'"):
+        glue.train({"task": "glue-nope"}, print)
+    with pytest.raises(ValueError, match="needs 'task'"):
+        glue.train({"model": "tiny"}, print)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    pd.DataFrame({"text": ["a", "b"], "label": [0, 1]}).to_csv(bad / "train.csv", index=False)
+    pd.DataFrame({"text": ["a", "b"], "label": [0, 1]}).to_csv(bad / "validation.csv",
+                                                                index=False)
+    with pytest.raises(ValueError, match="missing column.*sentence"):
+        glue.train({"task": "sst2", "data_dir": str(bad)}, print)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(FileNotFoundError, match="'cola'.*train, validation.*data_files"):
+        glue.train({"task": "cola", "data_dir": str(empty)}, print)
+    with pytest.raises(ValueError, match="schedule 'step'"):
+        glue.train(_config(sst2_dir, schedule="step"), print)
+    with pytest.raises(ValueError, match="grad_accum"):
+        glue.train(_config(sst2_dir, grad_accum=3), print)
+    with pytest.raises(ValueError, match="steps=10 disagrees"):
+        glue.train(_config(sst2_dir, steps=10, epochs=3, eval_every=5), print)
+    with pytest.raises(ValueError, match="beta7"):
+        glue.train(_config(sst2_dir, steps=1, beta7=0.5), print)
+
+
+def test_missing_hub_data_offline_is_one_clear_error(tmp_path, monkeypatch):
+    import datasets
+    import huggingface_hub
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "datasets")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(FileNotFoundError, match="'rte'.*nyu-mll/glue.*data_files"):
+        glue.train({"task": "rte"}, print)
+
+
+def test_block_view_groups_by_t5_blocks():
+    net, _ = t5.build("tiny", 0)
+    view = t5.block_view(net)
+    parts = optim.groups.partition(view, "block")
+    # shared embedding, 2 encoder blocks, encoder norm, 2 decoder blocks, decoder norm (tied head)
+    assert len(parts) == 7
+    assert {id(p) for part in parts for _, _, p in part} == {id(p) for p in net.parameters()}
+    assert {id(p) for _, _, p in parts[1]} == {id(p) for p in net.encoder.block[0].parameters()}
+
+
+@pytest.mark.parametrize("name", optim.names())
+def test_every_optimizer_trains_t5(name, sst2_dir):
+    torch.manual_seed(0)
+    net, tok = t5.build("tiny", 0)
+    before = [p.detach().clone() for p in net.parameters()]
+    opt = optim.build(name, t5.block_view(net))
+    ids = torch.tensor(tok(["sst2 sentence: good movie"])["input_ids"])
+    labels = torch.tensor(tok(["positive"])["input_ids"])
+    for _ in range(2):
+        loss = net(input_ids=ids, labels=labels).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+    assert math.isfinite(loss.item())
+    changed = [not torch.equal(b, p) for b, p in zip(before, net.parameters())]
+    assert all(changed), f"{name} left {changed.count(False)} T5 tensors unchanged"
+    out = glue.train(_config(sst2_dir, optimizer=name, lr=1e-3, steps=2, eval_every=1,
+                             n_train=32), lambda r: None)
+    assert out["status"] == "ok" and math.isfinite(out["train_loss"])
+
+
+def test_swa_averages_from_its_start_and_anneals_the_lr():
+    from runners.glue.swa import SWA
+
+    net, _ = t5.build("tiny", 0)
+    opt = optim.build("swa", t5.block_view(net), lr=0.1, swa_start=0.5, swa_lr=0.02)
+    swa = SWA(net, opt, steps=4, eval_every=2)
+    assert swa.at_eval(net, 1) is net and not swa.step_lr(2)
+    first = [p.detach().clone() for p in net.parameters()]
+    assert swa.at_eval(net, 2) is swa.model.module  # the start step: first average
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(1.0)
+    assert swa.step_lr(3) and opt.param_groups[0]["lr"] == pytest.approx(0.1)
+    opt.step()  # no gradients: a no-op, as schedulers expect a step between theirs
+    assert swa.step_lr(4)
+    # cosine annealing over one eval interval (2 steps), half way: alpha = (1 - cos(pi/2)) / 2
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.5 * 0.02 + 0.5 * 0.1)
+    averaged = swa.at_eval(net, 4)
+    for a, f in zip(averaged.parameters(), first):
+        torch.testing.assert_close(a, f + 0.5)
+
+
+def test_paper_settings_cover_the_preset():
+    assert set(glue.PAPER_SETTINGS) == {"adamw", "lion", "sepnorm", "ortsepnorm"}
+    cfg = glue.paper_config("sepnorm", steps=5000)
+    assert cfg["steps"] == 5000 and cfg["batch_size"] == 128 and cfg["schedule"] == "constant"
+    assert cfg["groups"] == "layer" and cfg["protocol"] == "paper" and cfg["model"] == "t5-base"
+    for name, hp in glue.PAPER_SETTINGS.items():
+        optim.registry.resolve(name, hp)  # every name is one optim.build accepts
+    with pytest.raises(ValueError, match="'thermolion'"):
+        glue.paper_config("thermolion")
+
+
+def test_grad_accum_matches_one_big_batch(sst2_dir):
+    # both SST-2 label words are 9 byte tokens, so the mean of two half-batch losses is the
+    # full-batch loss and the gradients agree up to rounding
+    runs = [glue.train(_config(sst2_dir, steps=3, eval_every=3, grad_accum=k), lambda r: None)
+            for k in (1, 2)]
+    assert runs[1]["train_loss"] == pytest.approx(runs[0]["train_loss"], rel=1e-4)
+
+
+def test_lr_schedules_by_hand():
+    from runners.glue.loop import _lr_lambda
+
+    lin, cos, const = (_lr_lambda(k, 2, 6) for k in ("linear", "cosine", "constant"))
+    assert [lin(i) for i in (0, 1, 2, 4, 6)] == [0.5, 1.0, 1.0, 0.5, 0.0]
+    assert cos(4) == pytest.approx(0.5) and cos(6) == pytest.approx(0.0)
+    assert [const(i) for i in (0, 1, 5)] == [0.5, 1.0, 1.0]
+
+
+def test_local_model_directory_and_bad_model(sst2_dir, tmp_path):
+    net, tok = t5.build("tiny", 0)
+    net.save_pretrained(tmp_path / "m")
+    tok.save_pretrained(tmp_path / "m")
+    loaded, tok2 = t5.build(str(tmp_path / "m"), 1)
+    assert type(tok2) is type(tok)
+    for a, b in zip(net.parameters(), loaded.parameters()):
+        assert torch.equal(a, b)
+    out = glue.train(_config(sst2_dir, model=str(tmp_path / "m"), steps=1), lambda r: None)
+    assert out["status"] == "ok"
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="model '.*empty'.*config.json"):
+        t5.build(str(tmp_path / "empty"), 0)

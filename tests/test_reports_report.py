@@ -1,0 +1,122 @@
+"""write_report end to end on synthetic study directories (diverged, errored, missing, partial cells)."""
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from reports import write_report
+from reports.load import load_study, normalize_trials
+from synthetic_study import make_study
+
+TASK_FIGURES = {"emp", "dist", "lr", "lr_wd", "batch_size", "thermolion_c", "sepnorm_groups", "seeds", "diagnostics"}
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    path = make_study(tmp_path_factory.mktemp("study") / "s1", tasks=("cifar10", "glue-cola"))
+    return path, write_report(path, log=lambda msg: None)
+
+
+def test_writes_every_file_and_every_figure(report):
+    path, files = report
+    for name in ("report.md", "report.html", "summary.csv", "emp.csv", "importance.csv", "claims.csv", "trials.csv"):
+        assert files[name].exists() and files[name].parent == path
+    figs = {p.stem for p in files["figures"].glob("*.png")}
+    assert {"overall_rank", "overall_poi", "overall_profile"} <= figs
+    assert {f"cifar10_{name}" for name in TASK_FIGURES} <= figs
+    for p in (path / "figures").glob("*.png"):
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_summary_contract_and_cell_states(report):
+    path, files = report
+    summary = pd.read_csv(files["summary.csv"])
+    for col in ("task", "optimizer", "n_trials", "n_diverged", "best_score", "test_mean", "test_ci_low", "test_ci_high"):
+        assert col in summary.columns
+    state = summary.set_index(["task", "optimizer"])["state"]
+    assert state[("glue-cola", "sepnorm")] == "not run"
+    assert state[("cifar10", "lion")] == "incomplete"
+    assert state[("cifar10", "adamw")] == "complete"
+    assert summary["n_diverged"].sum() > 0 and summary["n_errors"].sum() > 0
+    md = files["report.md"].read_text()
+    assert "sepnorm (not run)" in md and "lion (incomplete)" in md
+
+
+def test_summary_numbers_match_the_trials_table(report):
+    path, files = report
+    trials = pd.read_csv(path / "trials.csv")
+    summary = pd.read_csv(files["summary.csv"]).set_index(["task", "optimizer"])
+    cell = trials[(trials["task"] == "cifar10") & (trials["optimizer"] == "thermolion")]
+    tune = cell[cell["phase"] == "tune"]
+    as_scored = np.where(tune["status"] == "diverged", tune["chance"], tune["score"])
+    row = summary.loc[("cifar10", "thermolion")]
+    assert row["best_score"] == pytest.approx(np.nanmax(as_scored))
+    assert row["n_diverged"] == (tune["status"] == "diverged").sum() and row["n_trials"] == len(tune)
+    confirm = cell[cell["phase"] == "confirm"]["test_score"]
+    assert row["test_mean"] == pytest.approx(confirm.mean())
+    assert row["test_ci_low"] <= row["test_mean"] <= row["test_ci_high"]
+    emp = pd.read_csv(files["emp.csv"])
+    first = emp[(emp["task"] == "cifar10") & (emp["optimizer"] == "thermolion") & (emp["k"] == 1)]["expected_max"].iloc[0]
+    iid = tune["iid"].astype(str).str.lower() == "true"
+    assert first == pytest.approx(np.nanmean(as_scored[iid.to_numpy()]))  # k = 1 is the mean, diverged at chance
+    assert {"task", "optimizer", "k", "expected_max", "band_low", "band_high"} <= set(emp.columns)
+
+
+def test_html_is_self_contained(report):
+    path, files = report
+    html = files["report.html"].read_text()
+    assert not re.search(r"https?://|//[a-z0-9.-]+\.[a-z]{2,}/", html, re.I)
+    assert "<link" not in html and "<script" not in html
+    srcs = re.findall(r'src="([^"]*)"', html)
+    assert srcs and all(s.startswith("data:image/png;base64,") for s in srcs)
+    assert len(srcs) == len(list((path / "figures").glob("*.png")))
+
+
+def test_claims_in_report(report):
+    path, files = report
+    c = pd.read_csv(files["claims.csv"]).set_index("claim_id")
+    assert c.loc["thermolion-T1-cifar10-thermolion-adamw", "fair_verdict"] in ("holds", "within noise", "does not hold")
+    assert c.loc["sepnorm-T3-glue-cola-sepnorm-adamw", "fair_verdict"] == "not run"
+    md = files["report.md"].read_text()
+    assert "thermolion beats adamw on cifar10" in md and "scored on the training data" in md
+
+
+def test_report_of_a_study_that_has_not_run_yet(tmp_path):
+    spec = {"tasks": ["digits"], "optimizers": ["adamw", "lion"], "trials": 8, "iid_trials": 4, "seeds": 2, "epochs": 1}
+    (tmp_path / "study.json").write_text(json.dumps({"name": "fresh", "spec": spec, "phases": {"tune": "running"}}))
+    files = write_report(tmp_path, log=lambda msg: None)
+    summary = pd.read_csv(files["summary.csv"])
+    assert list(summary["state"]) == ["not run", "not run"]
+    assert "No confirm runs yet" in files["report.md"].read_text()
+
+
+def test_bad_study_directories_raise_clear_errors(tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        load_study(tmp_path / "nope")
+    with pytest.raises(ValueError, match="neither study.json nor trials.csv"):
+        load_study(tmp_path)
+    pd.DataFrame({"trial_id": [1], "phase": ["tune"], "task": ["digits"], "optimizer": ["adamw"]}).to_csv(tmp_path / "trials.csv")
+    with pytest.raises(ValueError, match="missing column.*status"):
+        load_study(tmp_path)
+
+
+@pytest.mark.parametrize("column,bad", [("status", "exploded"), ("phase", "warmup"), ("protocol", "tuned"), ("iid", "maybe")])
+def test_bad_values_are_named(column, bad):
+    row = {"trial_id": 1, "phase": "tune", "task": "digits", "optimizer": "adamw", "protocol": "fair", "status": "ok",
+           "score": 50.0, "iid": True, "chance": 10.0}
+    row[column] = bad
+    with pytest.raises(ValueError, match=bad):
+        normalize_trials(pd.DataFrame([row]))
+
+
+def test_diverged_rows_score_chance_and_errors_are_not_scored():
+    rows = pd.DataFrame({"trial_id": [1, 2, 3, 4], "phase": "tune", "task": "digits", "optimizer": "adamw",
+                         "status": ["ok", "diverged", "error", "diverged"], "score": [50.0, np.nan, np.nan, np.nan],
+                         "test_score": [48.0, np.nan, np.nan, np.nan], "chance": [10.0, np.nan, 10.0, 12.0]})
+    out = normalize_trials(rows)
+    np.testing.assert_array_equal(out["value"].to_numpy(), [50.0, 10.0, np.nan, 12.0])  # row 2 takes the task's chance
+    np.testing.assert_array_equal(out["test_value"].to_numpy(), [48.0, 10.0, np.nan, 12.0])
+    with pytest.raises(ValueError, match="no chance score"):
+        normalize_trials(rows.assign(chance=np.nan))

@@ -1,0 +1,97 @@
+"""Bad input: exit 2, one line naming the problem, no traceback or usage, nothing written or started."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from study.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(args, capsys):
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["launch", "--optimizers", "adamw,nosuchopt"], "nosuchopt"),
+        (["launch", "--tasks", "nosuchtask"], "nosuchtask"),
+        (["launch", "--preset", "nosuchpreset"], "nosuchpreset"),
+        (["launch", "--trials", "0"], "trials"),
+        (["launch", "--trials", "-3"], "trials"),
+        (["launch", "--epochs", "1.5"], "--epochs"),
+        (["launch", "--config", "/nonexistent/study.yaml"], "/nonexistent/study.yaml"),
+        (["launch", "--resume", "--name", "never-ran"], "never-ran"),
+        (["launch", "--phases", "tune,nosuchphase"], "nosuchphase"),
+        (["launch", "--nosuchflag"], "--nosuchflag"),
+        (["report", "/nonexistent/study-dir"], "/nonexistent/study-dir"),
+        ([], "command"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(args, needle, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    if args[:1] == ["launch"]:
+        args = args + ["--storage", str(tmp_path / "studies")]
+    code, out, err = run_cli(args, capsys)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert needle in lines[0]
+    assert "Traceback" not in err and "usage:" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "yaml_text, needle",
+    [
+        ("tasks: [digits\noptimizers: [adamw]\n", "not valid YAML"),
+        ("nosuchkey: 3\n", "nosuchkey"),
+        ("epochs: 2.5\n", "epochs"),
+        ("search_space:\n  adamw:\n    lr: {low: 1.0e-2, high: 1.0e-4, log: true}\n", "lr"),
+        ("search_space:\n  nosuchopt: {}\n", "nosuchopt"),
+    ],
+)
+def test_bad_config_file(yaml_text, needle, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "study.yaml"
+    config.write_text(yaml_text)
+    code, out, err = run_cli(["launch", "--config", str(config), "--storage", str(tmp_path / "s")], capsys)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and needle in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["study.yaml"]
+
+
+def test_spec_layers_preset_file_and_flags(tmp_path):
+    from study.spec import build_spec
+
+    config = tmp_path / "s.yaml"
+    config.write_text("preset: quick\ntrials: 7\nepochs: 2\noptimizers: [adamw, lion]\n")
+    spec = build_spec(None, str(config), {"epochs": 5, "storage": "rel/dir"})
+    assert spec.trials == 7 and spec.epochs == 5 and spec.optimizers == ["adamw", "lion"]
+    assert os.path.isabs(spec.storage) and spec.storage.endswith("rel/dir")
+    assert spec.iid_trials <= spec.trials
+
+
+def test_list_names_every_optimizer(capsys):
+    import search_spaces
+
+    code, out, _ = run_cli(["list"], capsys)
+    assert code == 0
+    for name in search_spaces.names():
+        assert f"  {name}:" in out
+
+
+def test_module_entry_point_exit_code():
+    proc = subprocess.run([sys.executable, "-m", "study", "launch", "--tasks", "mnist-nosuchmodel"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
+    assert "mnist-nosuchmodel" in proc.stderr

@@ -1,0 +1,102 @@
+"""A real tiny study through Ray Tune: records, phases, report, retries and resume."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from study.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def ray_shutdown():
+    yield
+    import ray
+
+    ray.shutdown()
+
+
+def test_tiny_study_end_to_end(tmp_path, capsys, ray_shutdown):
+    code = main(["launch", "--optimizers", "adamw,lion", "--trials", "2", "--iid-trials", "2", "--epochs", "1",
+                 "--seeds", "1", "--storage", str(tmp_path), "--name", "tiny", "--fault-rate", "0.3"])
+    out = capsys.readouterr().out
+    assert code == 0
+    study_dir = tmp_path / "tiny"
+    assert "[tune] digits x adamw: 2/2 done" in out and "[tune] digits x lion: 2/2 done" in out
+    assert str(study_dir) in out
+
+    trials = pd.read_csv(study_dir / "trials.csv")
+    for column in ["trial_id", "phase", "task", "optimizer", "seed", "status", "score", "test_score", "iid",
+                   "hp_lr", "hp_weight_decay", "hp_batch_size"]:
+        assert column in trials.columns, column
+    assert trials["trial_id"].is_unique
+    tune = trials[trials["phase"] == "tune"]
+    assert tune.groupby("optimizer").size().to_dict() == {"adamw": 2, "lion": 2}
+    assert tune["iid"].all()
+    assert set(trials["status"]) <= {"ok", "diverged"}  # injected faults were retried, not recorded as errors
+    assert (study_dir / "faults").is_dir() and any((study_dir / "faults").iterdir())
+    ok = trials[trials["status"] == "ok"]
+    assert ok["score"].between(0, 100).all()
+    confirm = trials[trials["phase"] == "confirm"]
+    assert sorted(confirm["optimizer"]) == ["adamw", "lion"]
+    assert confirm["test_score"].notna().all()
+    # confirm re-runs each cell's best tune config on a fresh seed
+    for optimizer, row in confirm.set_index("optimizer").iterrows():
+        cell = tune[tune["optimizer"] == optimizer]
+        best = cell.sort_values("score", ascending=False).iloc[0]
+        assert row["hp_lr"] == pytest.approx(best["hp_lr"])
+        assert row["seed"] not in set(cell["seed"])
+    assert set(trials["phase"]) == {"tune", "confirm", "default", "paper"}
+    assert set(trials.loc[trials["phase"] == "paper", "protocol"]) == {"paper", "fair"}
+
+    history = pd.read_csv(study_dir / "history.csv")
+    assert {"trial_id", "epoch", "key", "value"} <= set(history.columns)
+    assert set(history["trial_id"]) <= set(trials["trial_id"])
+    assert "train_loss" in set(history["key"])
+
+    summary = pd.read_csv(study_dir / "summary.csv")
+    for column in ["task", "optimizer", "n_trials", "n_diverged", "best_score", "test_mean", "test_ci_low",
+                   "test_ci_high"]:
+        assert column in summary.columns, column
+    assert len(summary) == 2
+    assert (study_dir / "report.md").read_text().strip()
+
+
+def _launch_cmd(storage: Path, name: str, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "study", "launch", "--optimizers", "adamw,sgd", "--trials", "4",
+            "--iid-trials", "2", "--epochs", "2", "--seeds", "1", "--phases", "tune,confirm",
+            "--storage", str(storage), "--name", name, *extra]
+
+
+def test_kill_9_then_resume_runs_the_exact_budget(tmp_path):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(_launch_cmd(tmp_path, "killed"), cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    seen = []
+    deadline = time.monotonic() + 240
+    for line in proc.stdout:
+        seen.append(line)
+        if "done" in line and "[tune]" in line and sum("[tune]" in s for s in seen) >= 3:
+            break
+        assert time.monotonic() < deadline, "".join(seen)
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver and everything it started
+    proc.wait()
+
+    resumed = subprocess.run(_launch_cmd(tmp_path, "killed", "--resume"), cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=400)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "resuming" in resumed.stdout
+    trials = pd.read_csv(tmp_path / "killed" / "trials.csv")
+    tune = trials[trials["phase"] == "tune"]
+    assert tune.groupby("optimizer").size().to_dict() == {"adamw": 4, "sgd": 4}
+    assert trials["trial_id"].is_unique
+    assert (trials[trials["phase"] == "confirm"].groupby("optimizer").size() == 1).all()
