@@ -22,8 +22,7 @@ SHAPES = [
 
 
 def candidates():
-    """name -> factory(params); ThermoLion with its noise (the first ~458 steps) and without,
-    eager (multi-tensor) and torch.compile'd (compiled during the warm-up rounds)."""
+    """name -> factory(params); ThermoLion with its noise (the first ~458 steps) and without."""
     return {
         "adamw_foreach": lambda p: torch.optim.AdamW(p, lr=1e-3, foreach=True),
         "lion": lambda p: Lion(p, lr=1e-4, weight_decay=0.1),
@@ -32,8 +31,6 @@ def candidates():
         "ortsepnorm_tensor": lambda p: OrtSepNorm(p, lr=1e-4, weight_decay=0.1, norm="tensor"),
         "thermolion_noise_off": lambda p: ThermoLion(p, temp_decay=0.01),
         "thermolion_noise_on": lambda p: ThermoLion(p, temp_decay=1.0),
-        "thermolion_compiled_noise_off": lambda p: ThermoLion(p, temp_decay=0.01, compiled=True),
-        "thermolion_compiled_noise_on": lambda p: ThermoLion(p, temp_decay=1.0, compiled=True),
     }
 
 

@@ -80,33 +80,58 @@ def thermolion(
     return gate
 
 
-def thermolion_tensor(
-    p: Tensor, g: Tensor, m: Tensor, v: Tensor, z: Tensor | None, temp: float, lr: float,
-    beta1: float, beta2: float, c: float, boost: float, weight_decay: float, eps: float,
-) -> Tensor:
-    """The same step for one tensor, written for torch.compile (one fused kernel); ``z`` is the
-    standard normal draw (None: no noise). Returns the sum of the gate."""
-    m.lerp_(g, 1.0 - beta1)
-    v.mul_(beta2).addcmul_(g, g, value=1.0 - beta2)
-    ratio = m / (v.sqrt() + eps)
-    gate = torch.tanh(ratio.abs())
-    direction = torch.sign(m)
-    direction = direction * (1.0 + boost * (direction * torch.sign(g)).clamp_min(0.0))
-    step = direction + gate * (c * ratio - direction)
-    if z is not None:
-        step = step + (1.0 - gate) * z * torch.sqrt(temp * v.mean() + 1e-10)
-    p.mul_(1.0 - lr * weight_decay).sub_(step * lr)
-    return gate.sum(dtype=torch.promote_types(gate.dtype, torch.float32))
+CHUNK = 1 << 18
 
 
-_COMPILED: list = []
+def thermolion_chunked(
+    p: Tensor, g: Tensor, m: Tensor, v: Tensor, temp: float, *, lr: float, beta1: float,
+    beta2: float, c: float, boost: float, weight_decay: float, eps: float, track: bool = False,
+) -> Tensor | None:
+    """The same step for one contiguous CPU tensor, run in chunks of CHUNK entries so that its
+    ~20 elementwise passes stay in cache (3-4x faster than whole-tensor passes on CPU).
+
+    mean(v) for the noise is computed before the chunks as b2*mean(v) + (1-b2)*mean(g^2), the
+    updated mean. Returns the sum of the gate when ``track``.
+    """
+    flat_p, flat_g, flat_m, flat_v = (t.view(-1) for t in (p, g, m, v))
+    n = flat_p.numel()
+    std = None
+    if temp > NOISE_FLOOR:
+        sum_v = flat_v.sum() * beta2 + torch.dot(flat_g, flat_g) * (1.0 - beta2)
+        std = (sum_v * (temp / n)).add_(1e-10).sqrt_()
+    size = min(n, CHUNK)
+    ratio, gate, direction, align = (torch.empty(size, dtype=p.dtype) for _ in range(4))
+    total = torch.zeros((), dtype=torch.promote_types(p.dtype, torch.float32)) if track else None
+    for start in range(0, n, CHUNK):
+        end = min(n, start + CHUNK)
+        k = end - start
+        pc, gc, mc, vc = (t[start:end] for t in (flat_p, flat_g, flat_m, flat_v))
+        rc, gt, dc, ac = ratio[:k], gate[:k], direction[:k], align[:k]
+        mc.lerp_(gc, 1.0 - beta1)
+        vc.mul_(beta2).addcmul_(gc, gc, value=1.0 - beta2)
+        torch.sqrt(vc, out=rc).add_(eps)
+        torch.div(mc, rc, out=rc)
+        torch.abs(rc, out=gt).mul_(2.0).sigmoid_().mul_(2.0).sub_(1.0)
+        torch.sign(mc, out=dc)
+        torch.sign(gc, out=ac).mul_(dc).clamp_min_(0.0)
+        dc.addcmul_(dc, ac, value=boost)
+        dc.lerp_(rc.mul_(c), gt)
+        if std is not None:
+            torch.randn(k, out=ac).mul_(std)
+            dc.add_(ac).addcmul_(gt, ac, value=-1.0)
+        if track:
+            total += gt.sum(dtype=total.dtype)
+        if weight_decay != 0.0:
+            pc.mul_(1.0 - lr * weight_decay)
+        pc.add_(dc, alpha=-lr)
+    return total
 
 
-def _compiled_tensor_step():
-    """torch.compile(thermolion_tensor), built on first use (dynamic shapes: one graph per variant)."""
-    if not _COMPILED:
-        _COMPILED.append(torch.compile(thermolion_tensor, dynamic=True))
-    return _COMPILED[0]
+def use_chunks(*tensor_lists: list[Tensor]) -> bool:
+    """Chunked path for contiguous CPU tensors; multi-tensor code otherwise (GPU)."""
+    return tensor_lists[0][0].device.type == "cpu" and all(
+        t.is_contiguous() for ts in tensor_lists for t in ts
+    )
 
 
 class ThermoLion(torch.optim.Optimizer):
@@ -117,8 +142,7 @@ class ThermoLion(torch.optim.Optimizer):
     With ``temp_decay <= 0.01`` no noise is ever added and the step is deterministic.
     ``diagnostics()`` (or ``diagnostics=True``) turns on a per-group mean gate (the share of the
     "solid", Adam-like phase) kept as device tensors; off by default, so the step costs nothing extra.
-    ``compiled=True`` runs each tensor's step as one torch.compile'd kernel (same math and noise
-    draws; the first step compiles, ~15-60 s on CPU); the default is multi-tensor eager code.
+    Contiguous CPU tensors take a chunked path (thermolion_chunked), others multi-tensor code.
     """
 
     def __init__(
@@ -133,7 +157,6 @@ class ThermoLion(torch.optim.Optimizer):
         eps: float = 1e-8,
         *,
         diagnostics: bool = False,
-        compiled: bool = False,
     ) -> None:
         check_hparams(lr, betas, weight_decay)
         if not 0.0 < temp_decay <= 1.0:
@@ -144,7 +167,6 @@ class ThermoLion(torch.optim.Optimizer):
                         weight_decay=weight_decay, eps=eps)
         super().__init__(params, defaults)
         self.track_diagnostics = diagnostics
-        self.compiled = compiled
         self._diagnostics: dict[str, Tensor] = {}
 
     def diagnostics(self) -> dict[str, Tensor]:
@@ -174,10 +196,9 @@ class ThermoLion(torch.optim.Optimizer):
             hp = dict(lr=group["lr"], beta1=group["betas"][0], beta2=group["betas"][1],
                       c=group["c"], boost=group["boost"], weight_decay=group["weight_decay"],
                       eps=group["eps"])
-            if self.compiled:
-                fused = _compiled_tensor_step()
-                noise = [torch.randn_like(p) if t > NOISE_FLOOR else None for p, t in zip(params, temps)]
-                sums = [fused(*args, **hp) for args in zip(params, grads, exp_avgs, exp_avg_sqs, noise, temps)]
+            if use_chunks(params, grads, exp_avgs, exp_avg_sqs):
+                sums = [thermolion_chunked(*args, **hp, track=self.track_diagnostics)
+                        for args in zip(params, grads, exp_avgs, exp_avg_sqs, temps)]
             else:
                 gate = thermolion(params, grads, exp_avgs, exp_avg_sqs, temps, **hp)
                 if self.track_diagnostics:

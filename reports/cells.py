@@ -48,24 +48,26 @@ def _ci(prefix: str, values: pd.Series) -> dict:
 
 
 def _state(study: Study, tune: pd.DataFrame, confirm: pd.DataFrame, rows: pd.DataFrame) -> str:
+    """not run (no rows) / incomplete (fewer tune trials or confirm runs than planned) / complete.
+
+    Without a spec, one tune trial and one confirm run are the plan; a phase the spec's `phases`
+    leave out is not required.
+    """
     if rows.empty:
         return "not run"
-    planned, seeds = study.spec.get("trials"), study.spec.get("seeds")
-    if planned is not None and len(tune) < int(planned):
-        return "incomplete"
-    if seeds is not None and len(confirm) < int(seeds):
-        return "incomplete"
-    return "complete"
+    phases = study.spec.get("phases", ["tune", "confirm"])
+    planned = study.spec.get("trials", 1) if "tune" in phases else 0
+    seeds = study.spec.get("seeds", 1) if "confirm" in phases else 0
+    return "incomplete" if len(tune) < int(planned) or len(confirm) < int(seeds) else "complete"
 
 
 def cell_summary(study: Study, task: str, opt: str, rows: pd.DataFrame) -> tuple[dict, pd.DataFrame, dict]:
     """(summary row, emp rows, importances) for one cell's trial rows."""
-    phase = rows["phase"] if len(rows) else pd.Series(dtype="string")
-    tune, confirm = rows[phase == "tune"], rows[phase == "confirm"]
-    default = rows[phase == "default"]
-    paper = rows[(phase == "paper") & (rows["protocol"] == "paper")] if len(rows) else rows
-    paper_fair = rows[(phase == "paper") & (rows["protocol"] == "fair")] if len(rows) else rows
-    iid = tune[tune["iid"]]
+    phase, protocol = rows["phase"].to_numpy(), rows["protocol"].to_numpy()
+    tune, confirm, default = rows[phase == "tune"], rows[phase == "confirm"], rows[phase == "default"]
+    paper = rows[(phase == "paper") & (protocol == "paper")]
+    paper_fair = rows[(phase == "paper") & (protocol == "fair")]
+    iid = tune[tune["iid"].to_numpy(dtype=bool)]
     n = len(tune)
     status = tune["status"]
     out = {"task": task, "optimizer": opt, "state": _state(study, tune, confirm, rows), "n_trials": n,

@@ -132,11 +132,13 @@ def mean_rank_ci(scores: pd.DataFrame, level: float = LEVEL, n_resamples: int = 
 
     `scores`: long frame (task, optimizer, value), one row per run. Per task, optimizers are ranked
     by their mean score (ties share the average rank) among those that ran the task; the CI
-    resamples every cell's runs, re-ranks, and re-averages, so it reflects seed noise.
+    resamples every cell's runs, re-ranks, and re-averages, so it reflects seed noise; it is NaN for
+    an optimizer with a single run in some task (nothing to resample).
     """
     rng = np.random.default_rng(seed)
     point: dict[str, list[float]] = {}
     boot: dict[str, list[np.ndarray]] = {}
+    fewest: dict[str, int] = {}
     for cells in _cells_by_task(scores).values():
         opts = list(cells)
         means = np.array([cells[o].mean() for o in opts])
@@ -144,14 +146,16 @@ def mean_rank_ci(scores: pd.DataFrame, level: float = LEVEL, n_resamples: int = 
         ranks = stats.rankdata(-means)
         boot_ranks = stats.rankdata(-resampled, axis=1)
         for j, o in enumerate(opts):
+            fewest[o] = min(fewest.get(o, cells[o].size), cells[o].size)
             point.setdefault(o, []).append(ranks[j])
             boot.setdefault(o, []).append(boot_ranks[:, j])
     alpha = (1 - level) / 2
     rows = []
     for o in point:
         b = np.mean(boot[o], axis=0)
-        rows.append({"optimizer": o, "mean_rank": float(np.mean(point[o])), "ci_low": float(np.quantile(b, alpha)),
-                     "ci_high": float(np.quantile(b, 1 - alpha)), "n_tasks": len(point[o])})
+        low, high = (np.quantile(b, alpha), np.quantile(b, 1 - alpha)) if fewest[o] > 1 else (np.nan, np.nan)
+        rows.append({"optimizer": o, "mean_rank": float(np.mean(point[o])), "ci_low": float(low), "ci_high": float(high),
+                     "n_tasks": len(point[o])})
     return pd.DataFrame(rows, columns=["optimizer", "mean_rank", "ci_low", "ci_high", "n_tasks"]).sort_values("mean_rank", ignore_index=True)
 
 

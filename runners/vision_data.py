@@ -277,7 +277,7 @@ def _carve_test(arrays: dict) -> dict:
 def prepare(datasets: list[str], data_dir: str | Path | None = None,
             log: Callable[[str], None] = print) -> None:
     """Download (torchvision) and cache each dataset once; a sound cache is left as it is."""
-    data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
+    data_dir = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
     for name in datasets:
         spec(name)
     for name in datasets:

@@ -69,20 +69,19 @@ def _latest_study(storage: str) -> str:
 
 
 def _resume_spec(args, overrides: dict):
+    """The saved spec of the study to resume; flags may repeat it, and change only runtime fields."""
     from study.launch import load_state
     from study.spec import StudySpec, validate
 
     storage = validate(StudySpec(storage=overrides.get("storage") or "studies")).storage
     name = overrides.get("name") or _latest_study(storage)
-    state = load_state(Path(storage) / name)
-    changed = set(overrides) - RESUMABLE_FIELDS - {"name", "storage"}
-    if args.preset or args.config or changed:
-        what = ", ".join(sorted(changed | ({"preset"} if args.preset else set()) | ({"config"} if args.config else set())))
-        raise SpecError(f"--resume continues study {name!r} as it was specified; cannot change: {what}")
-    saved = {k: v for k, v in state["spec"].items()}
-    saved.update({k: v for k, v in overrides.items() if k in RESUMABLE_FIELDS})
-    saved["storage"] = storage
-    return validate(StudySpec(**saved))
+    saved = validate(StudySpec(**{**load_state(Path(storage) / name)["spec"], "storage": storage}))
+    asked = validate(StudySpec(**{**saved.to_dict(), **overrides, "storage": storage, "name": name}))
+    changed = sorted(k for k in overrides if k not in RESUMABLE_FIELDS and getattr(asked, k) != getattr(saved, k))
+    changed += [flag for flag in ("preset", "config") if getattr(args, flag)]
+    if changed:
+        raise SpecError(f"--resume continues study {name!r} as it was specified; cannot change: {', '.join(changed)}")
+    return asked
 
 
 def cmd_launch(args) -> int:

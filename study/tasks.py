@@ -34,7 +34,7 @@ def parse_task(name: str) -> Task:
         glue_task = name[len("glue-"):]
         if glue_task not in GLUE_TASKS:
             raise SpecError(f"unknown task {name!r}: GLUE tasks are {', '.join('glue-' + t for t in GLUE_TASKS)}")
-        return Task(name, "glue", {"task": glue_task}, "sepnorm", ("fair",))
+        return Task(name, "glue", {}, "sepnorm", ("paper", "fair"))
     dataset, _, model = name.partition("-")
     model = model or "convnet"
     datasets = THERMOLION_DATASETS + OFFLINE_DATASETS

@@ -144,7 +144,8 @@ def test_file_formats_give_the_same_tokens(sst2_dir, tmp_path):
     encoded = []
     for ext in ("csv", "tsv", "parquet", "jsonl"):
         f = str(tmp_path / f"a.{ext}")
-        raw = data.load_raw(spec, data_files={"train": f, "validation": f})
+        raw = data.load_raw(spec, data_files={"train": f, "validation": f},
+                            cache_dir=str(tmp_path / "cache"))
         encoded.append(data.encode(spec, raw["train"], tok, 32, str(tmp_path / "cache")))
     for other in encoded[1:]:
         for key in ("input_ids", "lengths", "target", "label"):
@@ -163,7 +164,7 @@ def test_tokenized_cache_is_reused(tmp_path):
     tok = t5.build("tiny", 0)[1]
     _write_jsonl(tmp_path / "train.jsonl", _sst2_rows(20, 3))
     _write_jsonl(tmp_path / "validation.jsonl", _sst2_rows(10, 4))
-    raw = data.load_raw(spec, data_dir=str(tmp_path))
+    raw = data.load_raw(spec, data_dir=str(tmp_path), cache_dir=str(tmp_path / "hf"))
     cache = tmp_path / "cache"
     first = data.encode(spec, raw["train"], tok, 64, str(cache))
     files = list(cache.glob("sst2-*.pt"))
@@ -176,7 +177,7 @@ def test_tokenized_cache_is_reused(tmp_path):
     assert len(list(cache.glob("sst2-*.pt"))) == 2  # max_length is part of the key
 
 
-def test_clear_errors(sst2_dir, tmp_path, monkeypatch):
+def test_clear_errors(sst2_dir, tmp_path):
     with pytest.raises(ValueError, match="unknown GLUE task 'glue-nope'"):
         glue.train({"task": "glue-nope"}, print)
     with pytest.raises(ValueError, match="needs 'task'"):
@@ -187,7 +188,7 @@ def test_clear_errors(sst2_dir, tmp_path, monkeypatch):
     pd.DataFrame({"text": ["a", "b"], "label": [0, 1]}).to_csv(bad / "validation.csv",
                                                                 index=False)
     with pytest.raises(ValueError, match="missing column.*sentence"):
-        glue.train({"task": "sst2", "data_dir": str(bad)}, print)
+        glue.train({"task": "sst2", "data_dir": str(bad), "cache_dir": str(bad / "c")}, print)
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(FileNotFoundError, match="'cola'.*train, validation.*data_files"):
@@ -295,16 +296,58 @@ def test_lr_schedules_by_hand():
     assert [const(i) for i in (0, 1, 5)] == [0.5, 1.0, 1.0]
 
 
-def test_local_model_directory_and_bad_model(sst2_dir, tmp_path):
-    net, tok = t5.build("tiny", 0)
-    net.save_pretrained(tmp_path / "m")
-    tok.save_pretrained(tmp_path / "m")
-    loaded, tok2 = t5.build(str(tmp_path / "m"), 1)
-    assert type(tok2) is type(tok)
-    for a, b in zip(net.parameters(), loaded.parameters()):
-        assert torch.equal(a, b)
-    out = glue.train(_config(sst2_dir, model=str(tmp_path / "m"), steps=1), lambda r: None)
-    assert out["status"] == "ok"
+def _sentencepiece_t5(d, corpus):
+    """A local T5 checkpoint with the real T5 tokenizer class (SentencePiece trained in memory)."""
+    import io
+
+    import sentencepiece as spm
+    from transformers import T5Config, T5ForConditionalGeneration, T5Tokenizer
+
+    buf = io.BytesIO()
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(corpus), model_writer=buf,
+                                   vocab_size=64, pad_id=0, eos_id=1, unk_id=2, bos_id=-1,
+                                   hard_vocab_limit=False, minloglevel=2)
+    d.mkdir()
+    (d / "spiece.model").write_bytes(buf.getvalue())
+    tok = T5Tokenizer.from_pretrained(str(d), extra_ids=0)
+    cfg = T5Config(vocab_size=len(tok), decoder_start_token_id=0, **t5.TINY)
+    T5ForConditionalGeneration(cfg).save_pretrained(d)
+    tok.save_pretrained(d)
+    return tok
+
+
+def test_local_t5_directory_with_its_sentencepiece_tokenizer(sst2_dir, tmp_path):
+    corpus = [f"sst2 sentence: {r['sentence']} positive negative" for r in _sst2_rows(200, 5)]
+    tok = _sentencepiece_t5(tmp_path / "m", corpus)
+    net, tok2 = t5.build(str(tmp_path / "m"), 1)
+    assert type(tok2).__name__.startswith("T5Tokenizer") and len(tok2) == len(tok)
+    targets = data.encode_targets(TASKS["sst2"], tok2)
+    for row, word in zip(targets.tolist(), ("negative", "positive")):
+        ids = tok2(word)["input_ids"]
+        assert ids[-1] == tok2.eos_token_id and row == ids + [-100] * (len(row) - len(ids))
+    out = glue.train(_config(sst2_dir, model=str(tmp_path / "m"), steps=2, eval_every=1,
+                             cache_dir=str(tmp_path / "c")), lambda r: None)
+    assert out["status"] == "ok" and math.isfinite(out["train_loss"])
+
+
+def test_bad_model_is_one_clear_error(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="model '.*empty'.*config.json"):
         t5.build(str(tmp_path / "empty"), 0)
+
+
+def test_rank_scores_are_sequence_log_likelihoods():
+    net, tok = t5.build("tiny", 3)
+    net.eval()
+    targets = data.encode_targets(TASKS["mnli"], tok)  # 3 targets of different lengths
+    texts = ["mnli hypothesis: a premise: b", "mnli hypothesis: longer one premise: c d"]
+    enc = tok(texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        scores = t5.rank_scores(net, enc["input_ids"], enc["attention_mask"], targets)
+        for i, text in enumerate(texts):
+            ids = tok([text], return_tensors="pt")["input_ids"]  # unpadded
+            for c in range(3):
+                labels = targets[c: c + 1]
+                n = int(labels.ne(-100).sum())
+                want = -net(input_ids=ids, labels=labels[:, :n]).loss * n
+                torch.testing.assert_close(scores[i, c], want, rtol=1e-5, atol=1e-5)

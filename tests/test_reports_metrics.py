@@ -91,6 +91,8 @@ def test_mean_rank_ci_and_poi_matrix():
     assert ranks.loc["A", "mean_rank"] == 1.5 and ranks.loc["B", "mean_rank"] == 1.5 and ranks.loc["C", "mean_rank"] == 3
     assert ranks.loc["A", "ci_low"] == ranks.loc["A", "ci_high"] == 1.5  # separations far above the seed noise
     assert ranks.loc["C", "n_tasks"] == 1
+    single = metrics.mean_rank_ci(_long({("t1", "A"): [1.0], ("t1", "B"): [2.0, 3.0]})).set_index("optimizer")
+    assert np.isnan(single.loc["A", "ci_low"]) and single.loc["B", "ci_low"] == 1.0
     poi = metrics.poi_matrix(scores)
     assert poi.loc["A", "B"] == pytest.approx(0.5)  # wins t1 (1.0), loses t2 (0.0)
     assert poi.loc["A", "C"] == 1.0

@@ -120,3 +120,20 @@ def test_diverged_rows_score_chance_and_errors_are_not_scored():
     np.testing.assert_array_equal(out["test_value"].to_numpy(), [48.0, 10.0, np.nan, 12.0])
     with pytest.raises(ValueError, match="no chance score"):
         normalize_trials(rows.assign(chance=np.nan))
+
+
+@pytest.mark.parametrize("spec,n_tune,n_confirm,expected", [
+    ({"trials": 4, "seeds": 2}, 4, 2, "complete"),
+    ({"trials": 4, "seeds": 2}, 3, 2, "incomplete"),
+    ({"trials": 4, "seeds": 2}, 4, 1, "incomplete"),
+    ({"trials": 4, "seeds": 2, "phases": ["tune"]}, 4, 0, "complete"),
+    ({}, 2, 0, "incomplete"),  # no spec: a cell needs tune trials and a confirm run
+    ({}, 0, 0, "not run"),
+])
+def test_cell_state(spec, n_tune, n_confirm, expected):
+    from reports.cells import _state
+    from reports.load import Study
+
+    study = Study(path=None, name="s", spec=spec, phases={}, trials=pd.DataFrame(), history=pd.DataFrame())
+    tune, confirm = pd.DataFrame({"x": range(n_tune)}), pd.DataFrame({"x": range(n_confirm)})
+    assert _state(study, tune, confirm, pd.concat([tune, confirm])) == expected

@@ -44,8 +44,8 @@ def _files_in_dir(spec: TaskSpec, data_dir: str) -> dict[str, list[str]]:
         for split in ("train",) + spec.eval_splits:
             if split in found:
                 continue
-            hits = [root / f"{split}{ext}" for ext in _BUILDERS if (root / f"{split}{ext}").is_file()]
-            hits = hits[:1] or sorted(root.glob(f"{split}-*.parquet"))
+            hits = [root / f"{split}{ext}" for ext in _BUILDERS]
+            hits = [h for h in hits if h.is_file()][:1] or sorted(root.glob(f"{split}-*.parquet"))
             if hits:
                 found[split] = [str(h) for h in hits]
     return found

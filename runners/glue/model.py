@@ -1,12 +1,12 @@
 """T5 as a text-to-text model (T5 paper) and its tokenizer; rank-classification scoring.
 
 Why text-to-text and not classification heads: it is how T5 was pre-trained and fine-tuned on
-GLUE in the T5 and Lion papers that the SepNorm paper follows, so every pre-trained weight
-(including the LM head) is used and no new randomly initialized head is added. Evaluation scores
-each task's few target strings (rank classification: the label word with the highest sequence
-log-likelihood wins) instead of free generation: one encoder pass and one batched decoder pass,
-no host round trips, and never an unparsable output. With STS-B's 26 targets (0.0 ... 5.0) this
-equals T5's rounding of the regression score to 0.2.
+GLUE (T5 paper; the Lion paper's T5 runs, whose setup the SepNorm paper scales down), so every
+pre-trained weight, the LM head included, is used and no randomly initialized head is added.
+Evaluation scores each task's few target strings (rank classification: the target with the
+highest sequence log-likelihood wins) instead of free generation: one encoder pass and one
+batched decoder pass, no host round trips, never an unparsable output. For STS-B the 26 targets
+0.0, 0.2, ..., 5.0 are T5's rounded regression scores.
 """
 
 from __future__ import annotations
@@ -85,4 +85,4 @@ def rank_scores(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch
     logp = torch.log_softmax(out.logits.float(), dim=-1)
     keep = labels.ne(-100)
     tok = logp.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-    return (tok * keep).sum(-1).view(b, c)
+    return torch.where(keep, tok, 0.0).sum(-1).view(b, c)

@@ -21,7 +21,8 @@ class SWA:
         self.sched: SWALR | None = None
 
     def step_lr(self, step: int) -> bool:
-        """After optimizer step ``step``: True when SWA sets the lr (the run's schedule must not)."""
+        """After optimizer step ``step``: True when SWA sets the lr (then the run's schedule
+        must not)."""
         if step <= self.start:
             return False
         if self.sched is None:  # its construction is its first step (t = 0: lr unchanged)

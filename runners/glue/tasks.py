@@ -1,8 +1,9 @@
-"""The nine GLUE tasks of the SepNorm paper's Table 3: columns, label words and metrics.
+"""The GLUE tasks (all but WNLI are in the SepNorm paper's Table 3): columns, targets, metrics.
 
-Inputs are written as in the T5 paper's GLUE preprocessing, ``"<task> <col>: <text> <col>: <text>"``;
-classification labels become the T5 label words; STS-B scores are rounded to 0.2 and written as
-``"%.1f"``, giving 26 target strings (T5 paper, Sec. 2.4).
+Inputs are written as in the T5 paper's GLUE preprocessing,
+``"<task> <col>: <text> <col>: <text>"``; classification labels become the T5 label words;
+STS-B scores are rounded to 0.2 and written as ``"%.1f"``, giving 26 target strings (T5 paper,
+Sec. 2.4).
 """
 
 from __future__ import annotations

@@ -1,0 +1,77 @@
+"""Multi-node code paths on one machine: a head and a worker node (ray.cluster_utils.Cluster)."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from study.cli import main
+from study.cluster import check_storage, filesystem_type, plan_resources
+from study.errors import SpecError
+from study.spec import StudySpec, validate
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def two_node_cluster():
+    import os
+
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    yield cluster
+    import ray
+
+    ray.shutdown()
+    cluster.shutdown()
+
+
+def test_node_local_storage_is_refused_on_two_nodes(two_node_cluster, tmp_path, capsys):
+    storage = tmp_path / "studies"
+    code = main(["launch", "--address", two_node_cluster.address, "--storage", str(storage),
+                 "--optimizers", "adamw", "--trials", "1", "--epochs", "1"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1
+    assert "node-local" in err and "2 nodes" in err and str(storage) in err
+    assert not storage.exists()
+
+
+def test_shared_storage_study_runs_across_two_nodes(two_node_cluster, tmp_path, capsys):
+    import ray
+
+    code = main(["launch", "--address", two_node_cluster.address, "--storage", str(tmp_path),
+                 "--storage-is-shared", "--name", "two-nodes", "--optimizers", "adamw,sgd", "--trials", "2",
+                 "--iid-trials", "2", "--epochs", "1", "--phases", "tune"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert sum(node["Alive"] for node in ray.nodes()) == 2
+    assert ray.cluster_resources()["CPU"] == 2
+    trials = pd.read_csv(tmp_path / "two-nodes" / "trials.csv")
+    assert len(trials) == 4 and (trials["status"] == "ok").all()
+
+
+def test_storage_check_units(tmp_path):
+    spec = validate(StudySpec(storage=str(tmp_path)))
+    check_storage(spec, nodes=1)  # one node: any path is fine
+    with pytest.raises(SpecError, match="node-local"):
+        check_storage(spec, nodes=3)
+    spec.storage_is_shared = True
+    check_storage(spec, nodes=3)
+    check_storage(validate(StudySpec(storage="s3://bucket/studies")), nodes=3)
+    assert filesystem_type(str(tmp_path)) != "unknown"
+
+
+def test_resources_never_ask_for_missing_gpus(monkeypatch):
+    import ray
+
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 16.0})
+    assert plan_resources(validate(StudySpec())) == {"CPU": 1.0, "GPU": 0.0}
+    with pytest.raises(SpecError, match="no GPU"):
+        plan_resources(validate(StudySpec(gpus_per_trial=0.25)))
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 16.0, "GPU": 2.0})
+    assert plan_resources(validate(StudySpec())) == {"CPU": 8.0, "GPU": 1.0}
+    assert plan_resources(validate(StudySpec(gpus_per_trial=0.25))) == {"CPU": 2.0, "GPU": 0.25}
