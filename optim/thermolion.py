@@ -1,4 +1,5 @@
-"""ThermoLion (paper 000; reference: github ahmednebli/ThermoLion v0.1.0), multi-tensor.
+"""ThermoLion (paper 000; reference: github ahmednebli/ThermoLion v0.1.0): multi-tensor code,
+and a chunked per-tensor path for CPU, where whole-tensor passes are memory-bound.
 
 Per parameter tensor and step (reference semantics, shared notes/OPTIMIZERS.md)::
 
@@ -12,6 +13,7 @@ Per parameter tensor and step (reference semantics, shared notes/OPTIMIZERS.md):
 
 As in the reference code (and unlike the paper's Eq. 6) the noise is scaled by lr. mean(v) is the
 mean over one tensor, computed on the device (no host sync); temp is a host float per parameter.
+tanh(x) is computed as 2*sigmoid(2x) - 1 (equal to float rounding; much cheaper on CPU).
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ def thermolion(
     ratio = torch._foreach_div(exp_avgs, denom)  # r = m / (sqrt(v) + eps)
     del denom
     gate = torch._foreach_abs(ratio)
-    # tanh(x) = 2*sigmoid(2x) - 1: the same value to float rounding, ~5x cheaper than tanh on CPU
+    # tanh(x) = 2*sigmoid(2x) - 1
     torch._foreach_mul_(gate, 2.0)
     torch._foreach_sigmoid_(gate)
     torch._foreach_mul_(gate, 2.0)

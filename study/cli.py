@@ -119,9 +119,10 @@ def _write_report(study_dir: Path) -> int:
 
 def cmd_report(args) -> int:
     study_dir = Path(args.dir).expanduser().resolve()
-    if not (study_dir / "trials.csv").is_file():
-        what = "does not exist" if not study_dir.exists() else "holds no trials.csv (not a study directory, or no phase finished yet)"
-        raise SpecError(f"report: {args.dir} {what}")
+    if not study_dir.is_dir():
+        raise SpecError(f"report: {args.dir} does not exist")
+    if not ((study_dir / "trials.csv").is_file() or (study_dir / "study.json").is_file()):
+        raise SpecError(f"report: {args.dir} is not a study directory (no study.json or trials.csv)")
     return _write_report(study_dir)
 
 
