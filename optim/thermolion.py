@@ -13,7 +13,7 @@ Per parameter tensor and step (reference semantics, shared notes/OPTIMIZERS.md):
 
 As in the reference code (and unlike the paper's Eq. 6) the noise is scaled by lr. mean(v) is the
 mean over one tensor, computed on the device (no host sync); temp is a host float per parameter.
-tanh(x) is computed as 2*sigmoid(2x) - 1 (equal to float rounding; much cheaper on CPU).
+1 - tanh|r| is computed as 2*sigmoid(-2|r|) (equal to float rounding; much cheaper on CPU).
 """
 
 from __future__ import annotations
@@ -42,47 +42,50 @@ def thermolion(
     boost: float,
     weight_decay: float,
     eps: float,
-) -> list[Tensor]:
-    """One ThermoLion step over tensor lists (``temps`` already decayed); returns the gates."""
+    track: bool = False,
+) -> list[Tensor] | None:
+    """One ThermoLion step over tensor lists (``temps`` already decayed).
+
+    Returns the per-tensor sums of the gate when ``track``.
+    """
     torch._foreach_lerp_(exp_avgs, grads, 1.0 - beta1)
     torch._foreach_mul_(exp_avg_sqs, beta2)
     torch._foreach_addcmul_(exp_avg_sqs, grads, grads, value=1.0 - beta2)
-    denom = torch._foreach_sqrt(exp_avg_sqs)
-    torch._foreach_add_(denom, eps)
-    ratio = torch._foreach_div(exp_avgs, denom)  # r = m / (sqrt(v) + eps)
-    del denom
-    gate = torch._foreach_abs(ratio)
-    # tanh(x) = 2*sigmoid(2x) - 1
-    torch._foreach_mul_(gate, 2.0)
-    torch._foreach_sigmoid_(gate)
-    torch._foreach_mul_(gate, 2.0)
-    torch._foreach_sub_(gate, 1.0)
-    direction = torch._foreach_sign(exp_avgs)
+    ratio = torch._foreach_sqrt(exp_avg_sqs)
+    torch._foreach_add_(ratio, eps)
+    torch._foreach_div_(ratio, exp_avgs)
+    torch._foreach_reciprocal_(ratio)  # r = m / (sqrt(v) + eps)
+    half = torch._foreach_abs(ratio)  # (1 - tanh|r|) / 2 = sigmoid(-2|r|)
+    torch._foreach_mul_(half, -2.0)
+    torch._foreach_sigmoid_(half)
+    step = torch._foreach_sign(exp_avgs)
     align = torch._foreach_sign(grads)
-    torch._foreach_mul_(align, direction)
+    torch._foreach_mul_(align, step)
     torch._foreach_clamp_min_(align, 0.0)
-    torch._foreach_addcmul_(direction, direction, align, value=boost)  # sign(m) * (1 + boost*align)
+    torch._foreach_addcmul_(step, step, align, value=boost)  # sign(m) * (1 + boost*align)
     torch._foreach_mul_(ratio, c)
-    torch._foreach_lerp_(direction, ratio, gate)  # (1-gate)*lion + gate*c*r
+    torch._foreach_sub_(step, ratio)
+    torch._foreach_addcmul_(ratio, half, step, value=2.0)  # c*r + (1-gate)*(lion - c*r)
+    del step, align
     noisy = [i for i, t in enumerate(temps) if t > NOISE_FLOOR]
     if noisy:
-        v = [exp_avg_sqs[i] for i in noisy]
-        std = list(torch._foreach_norm(v, 1))  # sum(v), v >= 0
+        std = list(torch._foreach_norm([exp_avg_sqs[i] for i in noisy], 1))  # sum(v), v >= 0
         torch._foreach_mul_(std, [temps[i] / exp_avg_sqs[i].numel() for i in noisy])
         torch._foreach_add_(std, 1e-10)
         torch._foreach_sqrt_(std)
         noise = [torch.randn_like(params[i]) for i in noisy]
         torch._foreach_mul_(noise, std)
-        steps = [direction[i] for i in noisy]
-        torch._foreach_add_(steps, noise)
-        torch._foreach_addcmul_(steps, [gate[i] for i in noisy], noise, value=-1.0)
+        torch._foreach_addcmul_([ratio[i] for i in noisy], [half[i] for i in noisy], noise, value=2.0)
     if weight_decay != 0.0:
         torch._foreach_mul_(params, 1.0 - lr * weight_decay)
-    torch._foreach_add_(params, direction, alpha=-lr)
-    return gate
+    torch._foreach_add_(params, ratio, alpha=-lr)
+    if not track:
+        return None
+    dtype = torch.promote_types(half[0].dtype, torch.float32)
+    return [h.numel() - 2.0 * s for h, s in zip(half, torch._foreach_norm(half, 1, dtype=dtype))]
 
 
-CHUNK = 1 << 18
+CHUNK = 1 << 17
 
 
 def thermolion_chunked(
@@ -102,30 +105,30 @@ def thermolion_chunked(
         sum_v = flat_v.sum() * beta2 + torch.dot(flat_g, flat_g) * (1.0 - beta2)
         std = (sum_v * (temp / n)).add_(1e-10).sqrt_()
     size = min(n, CHUNK)
-    ratio, gate, direction, align = (torch.empty(size, dtype=p.dtype) for _ in range(4))
+    ratio, half, step, align = (torch.empty(size, dtype=p.dtype) for _ in range(4))
     total = torch.zeros((), dtype=torch.promote_types(p.dtype, torch.float32)) if track else None
     for start in range(0, n, CHUNK):
         end = min(n, start + CHUNK)
         k = end - start
         pc, gc, mc, vc = (t[start:end] for t in (flat_p, flat_g, flat_m, flat_v))
-        rc, gt, dc, ac = ratio[:k], gate[:k], direction[:k], align[:k]
+        rc, hc, sc, ac = ratio[:k], half[:k], step[:k], align[:k]
         mc.lerp_(gc, 1.0 - beta1)
         vc.mul_(beta2).addcmul_(gc, gc, value=1.0 - beta2)
         torch.sqrt(vc, out=rc).add_(eps)
         torch.div(mc, rc, out=rc)
-        torch.abs(rc, out=gt).mul_(2.0).sigmoid_().mul_(2.0).sub_(1.0)
-        torch.sign(mc, out=dc)
-        torch.sign(gc, out=ac).mul_(dc).clamp_min_(0.0)
-        dc.addcmul_(dc, ac, value=boost)
-        dc.lerp_(rc.mul_(c), gt)
+        torch.abs(rc, out=hc).mul_(-2.0).sigmoid_()
+        torch.sign(mc, out=sc)
+        torch.sign(gc, out=ac).mul_(sc).clamp_min_(0.0)
+        sc.addcmul_(sc, ac, value=boost)
+        sc.sub_(rc.mul_(c))
+        rc.addcmul_(hc, sc, value=2.0)
         if std is not None:
-            torch.randn(k, out=ac).mul_(std)
-            dc.add_(ac).addcmul_(gt, ac, value=-1.0)
+            rc.addcmul_(hc, torch.randn(k, out=ac).mul_(std), value=2.0)
         if track:
-            total += gt.sum(dtype=total.dtype)
+            total += k - 2.0 * hc.sum(dtype=total.dtype)
         if weight_decay != 0.0:
             pc.mul_(1.0 - lr * weight_decay)
-        pc.add_(dc, alpha=-lr)
+        pc.add_(rc, alpha=-lr)
     return total
 
 
@@ -202,10 +205,8 @@ class ThermoLion(torch.optim.Optimizer):
                 sums = [thermolion_chunked(*args, **hp, track=self.track_diagnostics)
                         for args in zip(params, grads, exp_avgs, exp_avg_sqs, temps)]
             else:
-                gate = thermolion(params, grads, exp_avgs, exp_avg_sqs, temps, **hp)
-                if self.track_diagnostics:
-                    dtype = torch.promote_types(gate[0].dtype, torch.float32)
-                    sums = torch._foreach_norm(gate, 1, dtype=dtype)  # gate >= 0
+                sums = thermolion(params, grads, exp_avgs, exp_avg_sqs, temps, **hp,
+                                  track=self.track_diagnostics)
             if self.track_diagnostics:
                 total = sum(p.numel() for p in params)
                 self._diagnostics[f"gate_mean/{index}"] = torch.stack(list(sums)).sum() / total

@@ -96,13 +96,15 @@ def cmd_launch(args) -> int:
         spec = build_spec(args.preset, args.config, overrides)
         spec.name = spec.name or f"{spec.preset}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
 
-    from study.launch import launch
+    from study.launch import StudyInterrupted, launch
 
     try:
         study_dir = launch(spec, resume=args.resume)
-    except KeyboardInterrupt:
-        print(f"\ninterrupted; continue with: python -m study launch --resume --name {spec.name} "
+    except (KeyboardInterrupt, StudyInterrupted) as exc:
+        print(f"\n{exc or 'interrupted'}; continue with: python -m study launch --resume --name {spec.name} "
               f"--storage {spec.storage}", file=sys.stderr)
+        if (spec.study_dir / "study.json").is_file():
+            _write_report(spec.study_dir)
         return 130
     return _write_report(study_dir)
 
@@ -121,7 +123,11 @@ def cmd_report(args) -> int:
     study_dir = Path(args.dir).expanduser().resolve()
     if not study_dir.is_dir():
         raise SpecError(f"report: {args.dir} does not exist")
-    if not ((study_dir / "trials.csv").is_file() or (study_dir / "study.json").is_file()):
+    if (study_dir / "study.json").is_file():
+        from study.launch import refresh_records
+
+        refresh_records(study_dir)
+    elif not (study_dir / "trials.csv").is_file():
         raise SpecError(f"report: {args.dir} is not a study directory (no study.json or trials.csv)")
     return _write_report(study_dir)
 

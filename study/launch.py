@@ -143,6 +143,42 @@ def run_fixed_phase(spec: StudySpec, configs: list[dict], resources: dict, resum
     return tuner.fit()
 
 
+class StudyInterrupted(Exception):
+    """A phase's Tuner returned before all its trials ended (Ctrl-C): resume continues it."""
+
+
+def _finished(result) -> bool:
+    return result.error is not None or (result.metrics or {}).get("final") is True
+
+
+def _record(study_dir: Path, phase: str, results, expected: int) -> None:
+    """Write a phase's records; if trials are missing or unfinished, keep the finished ones and stop."""
+    done = [r for r in results if _finished(r)]
+    trials, history = records.rows_from_results(done)
+    records.write_phase(study_dir, phase, trials, history)
+    if len(done) < expected:
+        raise StudyInterrupted(f"{phase} phase interrupted with {len(done)}/{expected} trials finished")
+
+
+def refresh_records(study_dir: Path) -> None:
+    """Bring the records of unfinished phases up to date from Ray's experiment state (finished trials)."""
+    from ray.tune import ExperimentAnalysis, ResultGrid
+
+    state = load_state(study_dir)
+    spec = StudySpec(**state["spec"])
+    for phase in records.PHASE_FILES:
+        path = f"{spec.ray_storage}/{phase}"
+        if state["phases"].get(phase) == "done" or not os.path.isdir(path):
+            continue
+        try:
+            results = ResultGrid(ExperimentAnalysis(path))
+        except Exception as exc:  # a state file cut short by a kill: the phase is simply not readable yet
+            print(f"[{phase}] records not refreshed: {exc}", flush=True)
+            continue
+        done = [r for r in results if _finished(r)]
+        records.write_phase(study_dir, phase, *records.rows_from_results(done))
+
+
 def launch(spec: StudySpec, resume: bool = False) -> Path:
     """Run (or resume) a study; returns the study directory with its records and report."""
     study_dir = spec.study_dir
@@ -164,8 +200,7 @@ def launch(spec: StudySpec, resume: bool = False) -> Path:
     cells = cell_configs(spec, resources)
     if "tune" in spec.phases and state["phases"].get("tune") != "done":
         results = run_tune_phase(spec, cells, resources, resume)
-        trials, history = records.rows_from_results(results)
-        records.write_phase(study_dir, "tune", trials, history)
+        _record(study_dir, "tune", results, expected=spec.trials * len(cells))
         state["tune_hps"] = {r.config["_trial_id"]: {h: r.config[h] for h in r.config["_hps"]}
                              for r in results if r.config}
         state["phases"]["tune"] = "done"
@@ -180,8 +215,7 @@ def launch(spec: StudySpec, resume: bool = False) -> Path:
         configs = state["fixed_configs"]
         if configs:
             results = run_fixed_phase(spec, configs, resources, resume)
-            trials, history = records.rows_from_results(results)
-            records.write_phase(study_dir, "fixed", trials, history)
+            _record(study_dir, "fixed", results, expected=len(configs))
         state["phases"]["fixed"] = "done"
         _save_state(study_dir, state)
     return study_dir

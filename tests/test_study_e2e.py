@@ -91,6 +91,11 @@ def test_kill_9_then_resume_runs_the_exact_budget(tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)  # the driver and everything it started
     proc.wait()
 
+    partial = subprocess.run([sys.executable, "-m", "study", "report", str(tmp_path / "killed")], cwd=ROOT,
+                             env=env, capture_output=True, text=True, timeout=300)
+    assert partial.returncode == 0, partial.stdout + partial.stderr
+    assert (tmp_path / "killed" / "report.md").is_file()
+
     resumed = subprocess.run(_launch_cmd(tmp_path, "killed", "--resume"), cwd=ROOT, env=env,
                              capture_output=True, text=True, timeout=400)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
