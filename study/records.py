@@ -65,6 +65,7 @@ def history_rows(trial_id: str, config: dict, frame: pd.DataFrame | None) -> pd.
             and pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])]
     if "epoch" not in keep:
         return pd.DataFrame()
+    frame = frame.drop_duplicates(subset="epoch", keep="last")  # a retried trial reports its epochs again
     long = frame[keep].melt(id_vars="epoch", var_name="key", value_name="value").dropna(subset=["value"])
     long.insert(0, "trial_id", trial_id)
     long.insert(1, "phase", config["phase"])

@@ -1,9 +1,10 @@
 """The Ray Tune trainable: a thin adapter from a trial's config to a runner's `train`.
 
 It picks the runner named by `_runner`, pins torch's threads to the trial's CPUs, forwards the
-runner's per-epoch reports to `tune.report`, carries a runner checkpoint directory through Tune's
-checkpoints (so a retried trial resumes), injects faults for tests, and reports the final metrics
-with `final=True`. A diverged trial's score is its task's chance level (never dropped).
+runner's per-epoch reports to `tune.report`, carries the runner's checkpoint directory
+(`_checkpoint_dir`, written by runners that checkpoint, e.g. glue) through Tune's checkpoints so a
+retried trial resumes mid-run, injects faults for tests, and reports the final metrics with
+`final=True`. A diverged trial's score is its task's chance level (never dropped).
 """
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from pathlib import Path
 from ray import tune
 
 class InjectedFault(RuntimeError):
-    """A crash on purpose (config `_fault_rate`), to exercise retries."""
+    """A crash on purpose (config `_fault_rate`) right after a trial's first report, to exercise
+    retries and mid-run resumption from the runner's checkpoint."""
 
 
 def _maybe_inject_fault(config: dict, trial_id: str) -> None:
@@ -53,7 +55,6 @@ def run_trial(config: dict) -> None:
     """Ray Tune function trainable: run one trial of any task."""
     context = tune.get_context()
     trial_id = context.get_trial_id()
-    _maybe_inject_fault(config, trial_id)
 
     import torch
 
@@ -74,6 +75,7 @@ def run_trial(config: dict) -> None:
                 tune.report(cleaned, checkpoint=tune.Checkpoint.from_directory(str(checkpoint_dir)))
             else:
                 tune.report(cleaned)
+            _maybe_inject_fault(config, trial_id)
 
         result = runner.train(run_config, report)
         chance = float(result.get("chance", chance))

@@ -105,3 +105,35 @@ def test_kill_9_then_resume_runs_the_exact_budget(tmp_path):
     assert tune.groupby("optimizer").size().to_dict() == {"adamw": 4, "sgd": 4}
     assert trials["trial_id"].is_unique
     assert (trials[trials["phase"] == "confirm"].groupby("optimizer").size() == 1).all()
+
+
+def test_glue_study_resumes_crashed_trials_from_their_checkpoint(tmp_path, capsys, ray_shutdown):
+    """Every trial crashes once right after its first eval; the retry continues from the checkpoint."""
+    import json
+    import random
+
+    data = tmp_path / "sst2"
+    data.mkdir()
+    rng = random.Random(0)
+    for split, n in (("train", 200), ("validation", 40)):
+        rows = []
+        for i in range(n):
+            label = rng.randint(0, 1)
+            rows.append({"sentence": f"the movie was {'good' if label else 'bad'} really", "label": label, "idx": i})
+        (data / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    config = tmp_path / "glue.yaml"
+    config.write_text(
+        f"tasks: [glue-sst2]\noptimizers: [adamw]\ntrials: 1\niid_trials: 1\nepochs: 3\nphases: [tune]\n"
+        f"fault_rate: 1.0\nstorage: {tmp_path}\nname: glue\n"
+        f"task_config: {{model: tiny, data_dir: {data}, cache_dir: {tmp_path / 'cache'}, steps: 6, n_val: 40}}\n"
+        "search_space: {adamw: {batch_size: 16}}\n")
+    code = main(["launch", "--config", str(config)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    trials = pd.read_csv(tmp_path / "glue" / "trials.csv")
+    assert list(trials["status"]) == ["ok"] and trials["steps"].iloc[0] == 6
+    assert len(list((tmp_path / "glue" / "faults").iterdir())) == 1
+    # Ray's raw progress of the trial: the retry continued at eval 2 instead of re-running eval 1
+    progress = pd.concat(pd.read_csv(p) for p in (tmp_path / "glue" / "ray" / "tune").glob("*/progress.csv"))
+    evals = progress.loc[progress["final"] == False, "epoch"].tolist()  # noqa: E712
+    assert evals == [1, 2, 3], evals
