@@ -137,3 +137,24 @@ def test_glue_study_resumes_crashed_trials_from_their_checkpoint(tmp_path, capsy
     progress = pd.concat(pd.read_csv(p) for p in (tmp_path / "glue" / "ray" / "tune").glob("*/progress.csv"))
     evals = progress.loc[progress["final"] == False, "epoch"].tolist()  # noqa: E712
     assert evals == [1, 2, 3], evals
+
+
+def test_ctrl_c_keeps_finished_trials_and_says_how_to_resume(tmp_path):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(_launch_cmd(tmp_path, "interrupted"), cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if "[tune]" in line and "done" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    rest, _ = proc.communicate(timeout=240)
+    output = "".join(seen) + rest
+    assert proc.returncode == 130, output
+    assert "--resume --name interrupted" in output
+    assert "Traceback" not in output
+    trials = pd.read_csv(tmp_path / "interrupted" / "trials.csv")
+    assert 1 <= len(trials) < 8 and (trials["phase"] == "tune").all()
+    state = (tmp_path / "interrupted" / "study.json").read_text()
+    assert '"tune": "done"' not in state
