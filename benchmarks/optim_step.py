@@ -1,6 +1,6 @@
 """Optimizer step time as a ratio to torch.optim.AdamW(foreach=True) on the same parameters.
 
-About 4.5 M floats over 12 tensors shaped like a small CNN and an MLP; every optimizer is timed
+About 4.2 M floats over 12 tensors shaped like a small CNN and an MLP; every optimizer is timed
 interleaved with the others in one run (rounds of one step each, median over rounds), on fixed
 random gradients. Run: ``.venv/bin/python benchmarks/optim_step.py [--rounds N] [--threads T]``.
 """

@@ -85,6 +85,31 @@ def run_compute(device: torch.device) -> dict:
     return {"train_s": train_s, "wall_s": time.perf_counter() - t0, "steps": steps}
 
 
+def runner_extra_per_step(device: torch.device, iters: int = 240) -> float:
+    """Seconds per step of what the runner's hot loop adds to compute: the batch gather on the
+    device, uint8 -> [-1, 1], the on-device loss sum and the divergence check every CHECK_EVERY
+    steps. Timed alone, since the whole-trial difference is within the run-to-run noise."""
+    data = vision_data.load("synthetic")
+    x, y = data.train_x[:N].to(device), data.train_y[:N].to(device)
+    g = torch.Generator(device=device).manual_seed(0)
+    loss = torch.ones((), device=device)
+    loss_sum = torch.zeros((), device=device)
+    sync(device)
+    t = time.perf_counter()
+    for step in range(1, iters + 1):
+        if step % 5 == 1:
+            perm = torch.randperm(N, generator=g, device=device)
+        s = (step % 5) * BATCH
+        idx = perm[s:s + BATCH]
+        xb, yb = vision.to_input(x[idx]), y[idx]
+        loss_sum += loss.detach().float() * len(idx)
+        if step % vision.CHECK_EVERY == 0 and not torch.isfinite(loss_sum):
+            break
+    sync(device)
+    del xb, yb
+    return (time.perf_counter() - t) / iters
+
+
 class NotebookDataset(torch.utils.data.Dataset):
     """torchvision's dataset pattern: uint8 HWC array -> PIL image -> per-sample transform."""
 
@@ -171,6 +196,10 @@ def main() -> None:
           f"whole trial {ref['wall_s'] / r['wall_s']:.2f}x")
     print(f"runner overhead over compute: training loop {100 * (r['train_s'] / c['train_s'] - 1):+.1f}%, "
           f"whole trial {100 * (r['wall_s'] / c['wall_s'] - 1):+.1f}%")
+    extra = runner_extra_per_step(device)
+    per_step = c["train_s"] / runs["compute"][0]["steps"]
+    print(f"runner's hot-loop extras timed alone: {1e3 * extra:.2f} ms/step = "
+          f"{100 * extra / per_step:.2f}% of the compute loop's {1e3 * per_step:.0f} ms/step")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,9 @@ def lion(
     beta2: float,
     weight_decay: float,
 ) -> None:
-    """One Lion step over tensor lists: ``p *= 1 - lr*wd; p -= lr*sign(b1*m + (1-b1)*g); m = b2*m + (1-b2)*g``.
+    """One Lion step over tensor lists::
+
+        p *= 1 - lr*wd ;  p -= lr * sign(b1*m + (1-b1)*g) ;  m = b2*m + (1-b2)*g
 
     sign(0) = 0, so a zero interpolation gives a zero update.
     """

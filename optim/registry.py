@@ -181,7 +181,8 @@ def resolve(name: str, hparams: dict[str, Any]) -> dict[str, Any]:
     """Defaults of ``name`` overridden by ``hparams``; unknown names raise ``ValueError``."""
     if name in _WRAPPERS and "base" in hparams and hparams["base"] not in _REGISTRY:
         raise ValueError(
-            f"unknown base optimizer {hparams['base']!r} for {name!r}; known: {', '.join(sorted(_REGISTRY))}"
+            f"unknown base optimizer {hparams['base']!r} for {name!r}; "
+            f"known: {', '.join(sorted(_REGISTRY))}"
         )
     accepted = defaults(name, hparams.get("base") if name in _WRAPPERS else None)
     unknown = sorted(set(hparams) - set(accepted))

@@ -81,10 +81,8 @@ class SWATS(torch.optim.Optimizer):
         steps = torch._foreach_div(exp_avgs, denom)
         torch._foreach_mul_(steps, -group["lr"] / bias1)
         torch._foreach_add_(params, steps)
-        dots = torch.stack([
-            torch.stack([torch.dot(s.reshape(-1), g.reshape(-1)), torch.dot(s.reshape(-1), s.reshape(-1))])
-            for s, g in zip(steps, grads)
-        ]).sum(0, dtype=torch.float64)
+        flat = [(s.reshape(-1), g.reshape(-1)) for s, g in zip(steps, grads)]
+        dots = torch.stack([torch.stack([s @ g, s @ s]) for s, g in flat]).sum(0, dtype=torch.float64)
         s_g, s_s = dots.tolist()
         if s_g == 0.0:
             return

@@ -51,10 +51,10 @@ def thermolion(
     torch._foreach_lerp_(exp_avgs, grads, 1.0 - beta1)
     torch._foreach_mul_(exp_avg_sqs, beta2)
     torch._foreach_addcmul_(exp_avg_sqs, grads, grads, value=1.0 - beta2)
-    ratio = torch._foreach_sqrt(exp_avg_sqs)
-    torch._foreach_add_(ratio, eps)
-    torch._foreach_div_(ratio, exp_avgs)
-    torch._foreach_reciprocal_(ratio)  # r = m / (sqrt(v) + eps)
+    denom = torch._foreach_sqrt(exp_avg_sqs)
+    torch._foreach_add_(denom, eps)
+    ratio = torch._foreach_div(exp_avgs, denom)  # r = m / (sqrt(v) + eps)
+    del denom
     half = torch._foreach_abs(ratio)  # (1 - tanh|r|) / 2 = sigmoid(-2|r|)
     torch._foreach_mul_(half, -2.0)
     torch._foreach_sigmoid_(half)
@@ -164,8 +164,8 @@ class ThermoLion(torch.optim.Optimizer):
         diagnostics: bool = False,
     ) -> None:
         check_hparams(lr, betas, weight_decay)
-        if not 0.0 < temp_decay <= 1.0:
-            raise ValueError(f"invalid temp_decay {temp_decay!r}: must be in (0, 1]")
+        if not 0.0 <= temp_decay <= 1.0:  # 0: no noise ever (the reference demands > 0)
+            raise ValueError(f"invalid temp_decay {temp_decay!r}: must be in [0, 1]")
         if not eps > 0.0:
             raise ValueError(f"invalid eps {eps!r}: must be > 0")
         defaults = dict(lr=lr, betas=tuple(betas), c=c, boost=boost, temp_decay=temp_decay,

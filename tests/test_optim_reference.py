@@ -281,7 +281,8 @@ def test_swats_matches_pytorch_optimizer_where_semantics_agree():
     gen = torch.Generator().manual_seed(5)
     init = [torch.randn(20, generator=gen, dtype=torch.float64)]
     const = torch.randn(20, generator=gen, dtype=torch.float64)
-    seq = [[const.clone()] for _ in range(4)] + [[torch.randn(20, generator=gen, dtype=torch.float64)] for _ in range(6)]
+    seq = [[const.clone()] for _ in range(4)]
+    seq += [[torch.randn(20, generator=gen, dtype=torch.float64)] for _ in range(6)]
     ours, opt = run(lambda p: SWATS(p, lr=1e-2, eps=1e-12), init, seq)
     ref, ref_opt = run(lambda p: po.SWATS(p, lr=1e-2, eps=1e-12, foreach=False), init, seq)
     assert opt.param_groups[0]["phase"] == ref_opt.param_groups[0]["phase"] == "sgd"
