@@ -37,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     launch.add_argument("--iid-trials", type=int, help="of those, the first R drawn i.i.d. at random")
     launch.add_argument("--epochs", type=int, help="training epochs per trial")
     launch.add_argument("--seeds", type=int, help="fresh seeds for the confirm, default and paper phases")
+    launch.add_argument("--paper-seeds", type=int, help="seeds of the paper-protocol runs (default: --seeds)")
     launch.add_argument("--phases", help="comma-separated subset of tune,confirm,default,paper")
     launch.add_argument("--address", help="Ray address: 'auto' or host:port joins a cluster; default a local Ray")
     launch.add_argument("--cpus-per-trial", type=float)
@@ -87,7 +88,7 @@ def _resume_spec(args, overrides: dict):
 def cmd_launch(args) -> int:
     from study.spec import build_spec
 
-    flags = ("storage", "name", "optimizers", "tasks", "trials", "iid_trials", "epochs", "seeds", "phases",
+    flags = ("storage", "name", "optimizers", "tasks", "trials", "iid_trials", "epochs", "seeds", "paper_seeds", "phases",
              "address", "cpus_per_trial", "gpus_per_trial", "max_concurrent", "storage_is_shared", "fault_rate")
     overrides = {k: getattr(args, k) for k in flags if getattr(args, k) is not None}
     if args.resume:

@@ -60,10 +60,11 @@ def fixed_configs(spec: StudySpec, cells: dict[str, dict], tune_rows: pd.DataFra
                   tune_hps: dict[str, dict]) -> list[dict]:
     """Explicit trials of the confirm, default and paper phases, with stable trial ids."""
     seeds = [FRESH_SEED_BASE + spec.seed * 100 + i for i in range(spec.seeds)]
+    paper_seeds = [FRESH_SEED_BASE + spec.seed * 100 + i for i in range(spec.paper_seeds or spec.seeds)]
     out = []
 
     def add(phase: str, base: dict, hps: dict, protocol: str = "fair") -> None:
-        for seed in seeds:
+        for seed in paper_seeds if protocol == "paper" else seeds:
             config = {**base, **hps, "phase": phase, "protocol": protocol, "seed": seed, "iid": False,
                       "_hps": sorted(hps)}
             if protocol == "paper":
@@ -89,6 +90,11 @@ def fixed_configs(spec: StudySpec, cells: dict[str, dict], tune_rows: pd.DataFra
     return out
 
 
+def trial_dirname(trial) -> str:
+    """Short trial directories (Ray's default spells out the whole config)."""
+    return f"trial_{trial.trial_id}"
+
+
 def _run_config(spec: StudySpec, phase: str, callbacks: list):
     from ray import tune
 
@@ -109,7 +115,7 @@ def run_tune_phase(spec: StudySpec, cells: dict[str, dict], resources: dict, res
     searcher = CellSearcher(cells, spec.trials, spec.iid_trials, spec.seed, spec.search_space)
     tune_config = tune.TuneConfig(
         search_alg=searcher, num_samples=spec.trials * len(cells), metric=METRIC, mode=MODE,
-        max_concurrent_trials=spec.max_concurrent, reuse_actors=True,
+        max_concurrent_trials=spec.max_concurrent, reuse_actors=True, trial_dirname_creator=trial_dirname,
     )
     trainable = tune.with_resources(run_trial, resources)
     path = f"{spec.ray_storage}/tune"
@@ -132,7 +138,7 @@ def run_fixed_phase(spec: StudySpec, configs: list[dict], resources: dict, resum
     budget = Counter(progress_key(config) for config in configs)
     trainable = tune.with_resources(run_fixed_trial, resources)
     tune_config = tune.TuneConfig(metric=METRIC, mode=MODE, max_concurrent_trials=spec.max_concurrent,
-                                  reuse_actors=True)
+                                  reuse_actors=True, trial_dirname_creator=trial_dirname)
     path = f"{spec.ray_storage}/fixed"
     if resume and tune.Tuner.can_restore(path):
         print(f"[fixed] resuming from {path}", flush=True)

@@ -62,10 +62,8 @@ class CellSearcher(Searcher):
         return {**self.cells[key], **params, "trial_index": index, "iid": index < self.iid_trials,
                 "_trial_id": trial_id, "_hps": sorted(params)}
 
-    def on_trial_result(self, trial_id: str, result: dict) -> None:
-        key = self.owner.get(trial_id)
-        if key is not None and METRIC in result:
-            self.searchers[key].on_trial_result(trial_id, result)
+    # Intermediate results are not forwarded: no pruner uses them, and a retried trial would
+    # report its epochs to Optuna twice.
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         key = self.owner.get(trial_id)

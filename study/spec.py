@@ -31,6 +31,7 @@ class StudySpec:
     trials: int = 6  # N: tune trials per cell, equal for every cell
     iid_trials: int = 4  # R: the first R tune trials of a cell are i.i.d. draws
     seeds: int = 2  # S: fresh seeds for the confirm, default and paper phases
+    paper_seeds: int | None = None  # seeds of the paper-protocol runs (None: `seeds`); they cost 12 epochs each
     epochs: int = 3  # training budget per trial (vision epochs; glue eval intervals)
     phases: list[str] = field(default_factory=lambda: list(PHASES))
     seed: int = 0  # seeds the samplers and the tune trials; fixed-phase seeds start at 1000
@@ -142,6 +143,8 @@ def validate(spec: StudySpec) -> StudySpec:
     if spec.iid_trials > spec.trials:
         spec.iid_trials = spec.trials
     spec.seeds = _positive_int("seeds", spec.seeds)
+    if spec.paper_seeds is not None:
+        spec.paper_seeds = _positive_int("paper_seeds", spec.paper_seeds)
     spec.epochs = _positive_int("epochs", spec.epochs)
     spec.seed = _positive_int("seed", spec.seed, allow_zero=True)
     spec.max_failures = _positive_int("max_failures", spec.max_failures, allow_zero=True)

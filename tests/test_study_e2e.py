@@ -27,7 +27,8 @@ def ray_shutdown():
 
 def test_tiny_study_end_to_end(tmp_path, capsys, ray_shutdown):
     code = main(["launch", "--optimizers", "adamw,lion", "--trials", "2", "--iid-trials", "2", "--epochs", "1",
-                 "--seeds", "1", "--storage", str(tmp_path), "--name", "tiny", "--fault-rate", "0.3"])
+                 "--seeds", "1", "--phases", "tune,confirm,default", "--storage", str(tmp_path), "--name", "tiny",
+                 "--fault-rate", "0.3"])
     out = capsys.readouterr().out
     assert code == 0
     study_dir = tmp_path / "tiny"
@@ -55,8 +56,7 @@ def test_tiny_study_end_to_end(tmp_path, capsys, ray_shutdown):
         best = cell.sort_values("score", ascending=False).iloc[0]
         assert row["hp_lr"] == pytest.approx(best["hp_lr"])
         assert row["seed"] not in set(cell["seed"])
-    assert set(trials["phase"]) == {"tune", "confirm", "default", "paper"}
-    assert set(trials.loc[trials["phase"] == "paper", "protocol"]) == {"paper", "fair"}
+    assert set(trials["phase"]) == {"tune", "confirm", "default"}
 
     history = pd.read_csv(study_dir / "history.csv")
     assert {"trial_id", "epoch", "key", "value"} <= set(history.columns)
@@ -69,6 +69,22 @@ def test_tiny_study_end_to_end(tmp_path, capsys, ray_shutdown):
         assert column in summary.columns, column
     assert len(summary) == 2
     assert (study_dir / "report.md").read_text().strip()
+
+
+def test_paper_phase_runs_the_paper_point_under_both_protocols(tmp_path, capsys, ray_shutdown):
+    import search_spaces
+
+    code = main(["launch", "--optimizers", "lion", "--phases", "paper", "--seeds", "2", "--paper-seeds", "1",
+                 "--storage", str(tmp_path), "--name", "paper"])
+    assert code == 0, capsys.readouterr().out
+    trials = pd.read_csv(tmp_path / "paper" / "trials.csv")
+    assert sorted(trials["protocol"]) == ["fair", "fair", "paper"]
+    point = search_spaces.paper_point("lion", "thermolion", "digits")
+    assert (trials["hp_lr"] == point["lr"]).all()  # the paper's lr/3 for Lion, no tuning
+    paper = trials[trials["protocol"] == "paper"].iloc[0]
+    assert paper["epochs_done"] == 12 and paper["steps"] == 12 * 2  # batch 1024 over digits' 1437 images
+    history = pd.read_csv(tmp_path / "paper" / "history.csv")
+    assert history.loc[history["trial_id"] == paper["trial_id"], "epoch"].max() == 12
 
 
 def _launch_cmd(storage: Path, name: str, *extra: str) -> list[str]:
