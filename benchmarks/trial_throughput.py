@@ -55,7 +55,7 @@ def run_compute(device: torch.device) -> dict:
     y = data.train_y[:N].to(device)
     tx, ty = vision.to_input(data.test_x.clone()).to(device), data.test_y.to(device)
     torch.manual_seed(0)
-    model = build_model("convnet", 3, 10).to(device)
+    model = build_model("convnet", 3, 10).to(device, memory_format=torch.channels_last)
     opt = optim.build("adam", model, lr=LR)
     g = torch.Generator(device=device).manual_seed(0)
     train_s, steps = 0.0, 0

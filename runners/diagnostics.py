@@ -1,8 +1,9 @@
 """Per-epoch optimizer diagnostics, reported as ``diag/<name>`` with one host sync per epoch.
 
 * whatever ``optimizer.diagnostics()`` returns (e.g. ThermoLion's mean gate), as is;
-* ``weight_norm/<g>``: the L2 norm of the weights of each normalization group (the param_groups'
-  ``norm_group`` when set, else the param_group index): SepNorm's Theorem 4.2 predicts its limit;
+* ``weight_norm/<g>`` and ``group_size/<g>``: the L2 norm and the number of elements of the
+  weights of each normalization group (the param_groups' ``norm_group`` when set, else the
+  param_group index): SepNorm's Theorem 4.2 predicts the norm's limit from the size;
 * ``momentum_tracing`` (only for networks with BatchNorm): how many parameter elements have a zero
   gradient on the last step but non-zero momentum, i.e. are still moved by stale momentum, the
   mechanism the SepNorm paper blames for Lion's instability with BatchNorm+ReLU.
@@ -50,12 +51,15 @@ def collect(model: nn.Module, optimizer) -> dict[str, float]:
             names.append(f"diag/{key}")
             values.append(torch.as_tensor(val).detach().float().reshape(()))
     sq: dict[str, list[torch.Tensor]] = {}
+    sizes: dict[str, int] = {}
     for i, group in enumerate(optimizer.param_groups):
-        key = str(group.get("norm_group", i))
+        key = str(i if group.get("norm_group") is None else group["norm_group"])
         sq.setdefault(key, []).extend(p.detach().float().square().sum() for p in group["params"])
+        sizes[key] = sizes.get(key, 0) + sum(p.numel() for p in group["params"])
     for key, parts in sq.items():
         names.append(f"diag/weight_norm/{key}")
         values.append(torch.stack(parts).sum().sqrt())
+    group_sizes = {f"diag/group_size/{key}": float(size) for key, size in sizes.items()}
     if has_batchnorm(model):
         count = []
         for p in model.parameters():
@@ -65,7 +69,7 @@ def collect(model: nn.Module, optimizer) -> dict[str, float]:
         names.append("diag/momentum_tracing")
         values.append(torch.stack(count).sum().float() if count else torch.tensor(0.0))
     if not values:
-        return {}
+        return group_sizes
     device = values[0].device
     flat = torch.stack([v.to(device) for v in values]).tolist()
-    return dict(zip(names, flat))
+    return {**dict(zip(names, flat)), **group_sizes}

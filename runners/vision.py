@@ -82,8 +82,9 @@ def resolve_device(name: str) -> torch.device:
 
 
 def to_input(x: torch.Tensor) -> torch.Tensor:
-    """uint8 images -> float in [-1, 1] (ToTensor + Normalize(0.5, 0.5))."""
-    return x.float().div_(127.5).sub_(1.0)
+    """uint8 images -> float in [-1, 1] (ToTensor + Normalize(0.5, 0.5)), channels-last (NHWC),
+    the faster convolution layout on CPU (oneDNN) and on GPU tensor cores."""
+    return x.float().div_(127.5).sub_(1.0).contiguous(memory_format=torch.channels_last)
 
 
 @torch.no_grad()
@@ -128,7 +129,7 @@ def train(config: dict, report: Callable[[dict], None]) -> dict:
 
     # model and optimizer
     torch.manual_seed(seed)
-    model = build_model(cfg["model"], data.channels, data.classes).to(device)
+    model = build_model(cfg["model"], data.channels, data.classes).to(device, memory_format=torch.channels_last)
     optimizer = optim.build(cfg["optimizer"], model, **hparams)
     swa = getattr(optimizer, "swa", None)
     if swa:

@@ -166,7 +166,10 @@ def _build_torchvision(name: str, data_dir: Path, download: bool) -> dict:
             ds = cls(str(root), download=download, **kwargs)
         except (RuntimeError, FileNotFoundError, OSError) as exc:
             if download:
-                raise
+                raise RuntimeError(
+                    f"downloading dataset {name!r} into {root} failed ({exc}); it needs network "
+                    f"access, or torchvision's files for it placed under {root}"
+                ) from exc
             raise FileNotFoundError(
                 f"dataset {name!r} is not prepared in {data_dir} ({exc}); run: "
                 f"{prepare_command(name, data_dir)}"

@@ -162,7 +162,11 @@ def cmd_data(args) -> int:
     unknown = [d for d in names if d not in vision_data.DATASETS]
     if unknown:
         raise SpecError(f"unknown dataset {unknown[0]!r}; datasets: {', '.join(vision_data.DATASETS)}")
-    vision_data.prepare(names, args.data_dir or vision_data.default_data_dir())
+    try:
+        vision_data.prepare(names, args.data_dir or vision_data.default_data_dir())
+    except (RuntimeError, OSError) as exc:  # offline, a full disk, a bad archive: one line, keep what is cached
+        print(f"error: {str(exc).strip().splitlines()[0]}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -95,3 +95,24 @@ def test_module_entry_point_exit_code():
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
     assert "mnist-nosuchmodel" in proc.stderr
+
+
+def test_task_names_match_the_runners():
+    from runners import models, vision_data
+    from study import tasks
+
+    assert set(tasks.VISION_MODELS) == set(models.MODELS)
+    assert set(tasks.THERMOLION_DATASETS + tasks.OFFLINE_DATASETS) == set(vision_data.DATASETS)
+
+
+def test_data_prepare_offline_is_one_line(tmp_path, capsys):
+    code, out, err = run_cli(["data", "prepare", "--datasets", "mnist", "--data-dir", str(tmp_path)], capsys)
+    assert code == 1
+    assert len(err.strip().splitlines()) == 1 and "mnist" in err and "Traceback" not in err
+
+
+def test_data_prepare_unknown_dataset(tmp_path, capsys):
+    code, out, err = run_cli(["data", "prepare", "--datasets", "mnist,nosuchdata", "--data-dir", str(tmp_path)],
+                             capsys)
+    assert code == 2 and "nosuchdata" in err
+    assert list(tmp_path.iterdir()) == []

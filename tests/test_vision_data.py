@@ -152,3 +152,15 @@ def test_fair_split_fixed_validation_seeded_stratified_subset():
     assert len(splits.select(data, "fair", None, 0).train_y) == 4800
     with pytest.raises(ValueError, match="'holdout'"):
         splits.select(data, "holdout", None, 0)
+
+
+def test_failed_download_in_prepare_is_one_clear_error(tmp_path, monkeypatch):
+    import torchvision.datasets as tvd
+
+    def offline(self):
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz")
+
+    monkeypatch.setattr(tvd.MNIST, "download", offline)
+    with pytest.raises(RuntimeError, match="downloading dataset 'mnist' into .* needs network"):
+        vision_data.prepare(["mnist"], tmp_path, log=lambda _: None)
+    assert not vision_data.cache_path("mnist", tmp_path).exists()

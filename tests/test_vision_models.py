@@ -90,3 +90,4 @@ def test_weight_norms_follow_norm_groups_and_optimizer_diagnostics_pass_through(
     for i, block in enumerate(blocks):
         ref = torch.cat([p.detach().double().flatten() for p in block.parameters()]).norm()
         assert norms[f"diag/weight_norm/{i}"] == pytest.approx(float(ref), rel=1e-5)
+        assert norms[f"diag/group_size/{i}"] == sum(p.numel() for p in block.parameters())
