@@ -37,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     launch.add_argument("--iid-trials", type=int, help="of those, the first R drawn i.i.d. at random")
     launch.add_argument("--epochs", type=int, help="training epochs per trial")
     launch.add_argument("--seeds", type=int, help="fresh seeds for the confirm, default and paper phases")
-    launch.add_argument("--paper-seeds", type=int, help="seeds of the paper-protocol runs (default: --seeds)")
+    launch.add_argument("--paper-seeds", type=int, help="seeds of the paper phase (default: --seeds)")
     launch.add_argument("--phases", help="comma-separated subset of tune,confirm,default,paper")
     launch.add_argument("--address", help="Ray address: 'auto' or host:port joins a cluster; default a local Ray")
     launch.add_argument("--cpus-per-trial", type=float)

@@ -24,7 +24,9 @@ from study.spec import StudySpec
 from study.tasks import parse_task
 
 FRESH_SEED_BASE = 1000  # confirm/default/paper seeds are FRESH_SEED_BASE + seed*100 + i
-PAPER_PROTOCOL = {"epochs": 12, "batch_size": 1024}  # the ThermoLion notebook's budget
+# The paper phase trains with the paper's own budget under both protocols, so the two columns
+# differ only in what is scored (ThermoLion: its 12 epochs at batch 1024, from its paper point).
+PAPER_BUDGET = {"thermolion": {"epochs": 12}}
 
 
 def _save_state(study_dir: Path, state: dict) -> None:
@@ -64,11 +66,11 @@ def fixed_configs(spec: StudySpec, cells: dict[str, dict], tune_rows: pd.DataFra
     out = []
 
     def add(phase: str, base: dict, hps: dict, protocol: str = "fair") -> None:
-        for seed in paper_seeds if protocol == "paper" else seeds:
+        for seed in paper_seeds if phase == "paper" else seeds:
             config = {**base, **hps, "phase": phase, "protocol": protocol, "seed": seed, "iid": False,
                       "_hps": sorted(hps)}
-            if protocol == "paper":
-                config.update(PAPER_PROTOCOL)
+            if phase == "paper":
+                config.update(PAPER_BUDGET.get(parse_task(base["task"]).paper, {}))
             config["_trial_id"] = f"{phase}-{base['task']}-{base['optimizer']}-{protocol}-s{seed}"
             out.append(config)
 

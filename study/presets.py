@@ -22,8 +22,8 @@ SEPNORM_OPTIMIZERS = ["adamw", "lion", "sepnorm", "ortsepnorm"]
 GLUE_TASK_NAMES = [f"glue-{t}" for t in GLUE_TASKS]
 
 PRESETS: dict[str, dict] = {
-    # Sized for a few minutes on a 2-core CPU: the paper-protocol runs (12 epochs of every training
-    # image) cost as much as the rest together, so they get one seed here.
+    # Sized for a few minutes on a 2-core CPU: the paper phase (the paper's 12 epochs under both
+    # protocols) costs more than the rest together, so it gets one seed here.
     "quick": dict(
         tasks=["digits"], optimizers=ALL_OPTIMIZERS, trials=4, iid_trials=3, seeds=2, paper_seeds=1, epochs=2,
         task_config={"n_train": 600},

@@ -31,7 +31,7 @@ class StudySpec:
     trials: int = 6  # N: tune trials per cell, equal for every cell
     iid_trials: int = 4  # R: the first R tune trials of a cell are i.i.d. draws
     seeds: int = 2  # S: fresh seeds for the confirm, default and paper phases
-    paper_seeds: int | None = None  # seeds of the paper-protocol runs (None: `seeds`); they cost 12 epochs each
+    paper_seeds: int | None = None  # seeds of the paper phase (None: `seeds`); its runs take the paper's budget
     epochs: int = 3  # training budget per trial (vision epochs; glue eval intervals)
     phases: list[str] = field(default_factory=lambda: list(PHASES))
     seed: int = 0  # seeds the samplers and the tune trials; fixed-phase seeds start at 1000
