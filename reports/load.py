@@ -109,7 +109,7 @@ def spec_names(entries) -> list[str]:
 
 def _read_csv(path: Path) -> pd.DataFrame:
     try:
-        return pd.read_csv(path, low_memory=False)
+        return pd.read_csv(path, low_memory=False, dtype={"trial_id": str})  # hex ids like 1234e567
     except pd.errors.EmptyDataError:
         return pd.DataFrame()
 

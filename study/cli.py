@@ -12,6 +12,8 @@ from pathlib import Path
 
 from study.errors import SpecError
 
+# May change on --resume; resources and concurrency apply to phases not started yet (Tune restores a
+# started phase with its own settings).
 RESUMABLE_FIELDS = {"address", "cpus_per_trial", "gpus_per_trial", "max_concurrent", "storage_is_shared"}
 
 
@@ -75,8 +77,9 @@ def _resume_spec(args, overrides: dict):
     from study.spec import StudySpec, validate
 
     storage = validate(StudySpec(storage=overrides.get("storage") or "studies")).storage
-    name = overrides.get("name") or _latest_study(storage)
-    saved = validate(StudySpec(**{**load_state(Path(storage) / name)["spec"], "storage": storage}))
+    name = overrides.get("name") or _latest_study(str(StudySpec(storage=storage, name="_").study_dir.parent))
+    saved = validate(StudySpec(**{**load_state(StudySpec(storage=storage, name=name).study_dir)["spec"],
+                                  "storage": storage}))
     asked = validate(StudySpec(**{**saved.to_dict(), **overrides, "storage": storage, "name": name}))
     changed = sorted(k for k in overrides if k not in RESUMABLE_FIELDS and getattr(asked, k) != getattr(saved, k))
     changed += [flag for flag in ("preset", "config") if getattr(args, flag)]
@@ -130,7 +133,10 @@ def cmd_report(args) -> int:
         refresh_records(study_dir)
     elif not (study_dir / "trials.csv").is_file():
         raise SpecError(f"report: {args.dir} is not a study directory (no study.json or trials.csv)")
-    return _write_report(study_dir)
+    try:
+        return _write_report(study_dir)
+    except ValueError as exc:  # malformed records
+        raise SpecError(f"report: {exc}") from None
 
 
 def cmd_list(args) -> int:

@@ -26,8 +26,9 @@ def connect(spec: StudySpec) -> None:
     try:
         ray.init(address=address, include_dashboard=False, log_to_driver=False,
                  ignore_reinit_error=True, configure_logging=False)
-    except ConnectionError as exc:
-        raise SpecError(f"cannot reach a Ray cluster at {address!r}: {exc}") from None
+    except (ConnectionError, RuntimeError, ray.exceptions.AuthenticationError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SpecError(f"cannot join the Ray cluster at {address!r}: {first}") from None
     check_storage(spec, alive_nodes())
 
 
@@ -68,26 +69,36 @@ def check_storage(spec: StudySpec, nodes: int) -> None:
         )
 
 
-def plan_resources(spec: StudySpec) -> dict:
-    """Per-trial resources from the spec, sized from ray.cluster_resources() where unset.
-
-    Never asks for GPUs the cluster does not have (trials would stay pending forever).
-    """
+def node_resources() -> list[dict]:
+    """CPU and GPU counts of each alive node."""
     import ray
 
-    total = ray.cluster_resources()
-    cpus, gpus = total.get("CPU", 1.0), total.get("GPU", 0.0)
-    gpu = spec.gpus_per_trial if spec.gpus_per_trial is not None else (1.0 if gpus >= 1 else 0.0)
-    if gpu > 0 and gpus == 0:
+    return [{"CPU": n["Resources"].get("CPU", 0.0), "GPU": n["Resources"].get("GPU", 0.0)}
+            for n in ray.nodes() if n.get("Alive")]
+
+
+def plan_resources(spec: StudySpec) -> dict:
+    """Per-trial resources from the spec, sized per node where unset.
+
+    A trial must fit on one node, and it never asks for GPUs the cluster does not have (trials
+    would stay pending forever). With GPUs, each GPU node's CPUs are split evenly among the trials
+    its GPUs hold, sized by the smallest GPU node.
+    """
+    nodes = node_resources()
+    max_gpus = max((n["GPU"] for n in nodes), default=0.0)
+    gpu = spec.gpus_per_trial if spec.gpus_per_trial is not None else (1.0 if max_gpus >= 1 else 0.0)
+    if gpu > 0 and max_gpus == 0:
         raise SpecError(f"--gpus-per-trial {gpu:g} but the Ray cluster has no GPU")
-    if gpu > gpus:
-        raise SpecError(f"--gpus-per-trial {gpu:g} exceeds the cluster's {gpus:g} GPUs")
+    if gpu > max_gpus:
+        raise SpecError(f"--gpus-per-trial {gpu:g} fits on no node (the largest has {max_gpus:g} GPUs)")
     if spec.cpus_per_trial is not None:
         cpu = spec.cpus_per_trial
     elif gpu > 0:
-        cpu = max(1.0, float(int(cpus / max(1.0, gpus / gpu))))
+        gpu_nodes = [n for n in nodes if n["GPU"] >= gpu]
+        cpu = max(1.0, min(float(int(n["CPU"] / int(n["GPU"] / gpu))) for n in gpu_nodes))
     else:
         cpu = 1.0
-    if cpu > cpus:
-        raise SpecError(f"--cpus-per-trial {cpu:g} exceeds the cluster's {cpus:g} CPUs")
+    fits = [n for n in nodes if n["CPU"] >= cpu and n["GPU"] >= gpu]
+    if not fits:
+        raise SpecError(f"a trial of {cpu:g} CPU and {gpu:g} GPU fits on no node of the cluster")
     return {"CPU": cpu, "GPU": gpu}

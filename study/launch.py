@@ -20,8 +20,8 @@ import search_spaces
 from study import records
 from study.cluster import connect, plan_resources
 from study.errors import SpecError
-from study.spec import StudySpec
-from study.tasks import parse_task
+from study.spec import StudySpec, is_uri
+from study.tasks import parse_task, runner_config
 
 FRESH_SEED_BASE = 1000  # confirm/default/paper seeds are FRESH_SEED_BASE + seed*100 + i
 # The paper phase trains with the paper's own budget under both protocols, so the two columns
@@ -39,7 +39,10 @@ def load_state(study_dir: Path) -> dict:
     path = study_dir / "study.json"
     if not path.is_file():
         raise SpecError(f"no study to resume at {study_dir} (study.json is missing)")
-    return json.loads(path.read_text())
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise SpecError(f"{path} is not valid JSON ({exc}); the study's records are in {study_dir}/records") from None
 
 
 def cell_configs(spec: StudySpec, resources: dict) -> dict[str, dict]:
@@ -49,7 +52,7 @@ def cell_configs(spec: StudySpec, resources: dict) -> dict[str, dict]:
         task = parse_task(task_name)
         for optimizer in spec.optimizers:
             cells[f"{task_name}/{optimizer}"] = {
-                **task.config, **spec.task_config,
+                **runner_config(task, spec.task_config),
                 "task": task_name, "optimizer": optimizer, "phase": "tune", "protocol": "fair",
                 "epochs": spec.epochs, "seed": spec.seed,
                 "_runner": task.runner, "_cpus": resources["CPU"], "_study_dir": str(spec.study_dir),
@@ -176,7 +179,7 @@ def refresh_records(study_dir: Path) -> None:
     spec = StudySpec(**state["spec"])
     for phase in records.PHASE_FILES:
         path = f"{spec.ray_storage}/{phase}"
-        if state["phases"].get(phase) == "done" or not os.path.isdir(path):
+        if state["phases"].get(phase) == "done" or not (is_uri(path) or os.path.isdir(path)):
             continue
         try:
             results = ResultGrid(ExperimentAnalysis(path))

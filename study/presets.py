@@ -40,7 +40,7 @@ PRESETS: dict[str, dict] = {
     # the paper's budget) with 10 evaluations, batch fixed at the paper's 128.
     "sepnorm-glue": dict(
         tasks=GLUE_TASK_NAMES, optimizers=SEPNORM_OPTIMIZERS, trials=16, iid_trials=8, seeds=3, epochs=10,
-        task_config={"model": "t5-base", "amp": True, "steps": 5000, "max_length": 128, "schedule": "constant"},
+        task_config={"amp": True, "steps": 5000, "max_length": 128, "schedule": "constant"},
         search_space={name: {"batch_size": 128} for name in SEPNORM_OPTIMIZERS},
     ),
     "full": dict(

@@ -33,7 +33,7 @@ def _first_line(error) -> str:
 def trial_row(config: dict, metrics: dict, error) -> dict:
     """One trials.csv row from a trial's config, its last reported metrics and its error (if any)."""
     row = {
-        "trial_id": metrics.get("trial_id") or config.get("_trial_id"),
+        "trial_id": config.get("_trial_id") or metrics.get("trial_id"),  # the fixed phase's stable ids
         "phase": config["phase"], "task": config["task"], "optimizer": config["optimizer"],
         "protocol": config.get("protocol", "fair"), "seed": config.get("seed"),
         "iid": bool(config.get("iid", False)),
@@ -111,7 +111,7 @@ def write_phase(study_dir: Path, phase: str, trials: pd.DataFrame, history: pd.D
 
 def read_phase(study_dir: Path, phase: str) -> pd.DataFrame | None:
     path = study_dir / "records" / f"{phase}.csv"
-    return pd.read_csv(path) if path.exists() else None
+    return pd.read_csv(path, dtype={"trial_id": str}) if path.exists() else None
 
 
 def merge(study_dir: Path) -> None:
@@ -119,7 +119,7 @@ def merge(study_dir: Path) -> None:
     folder = study_dir / "records"
     for out, suffix in (("trials.csv", ""), ("history.csv", "_history")):
         paths = [folder / f"{phase}{suffix}.csv" for phase in PHASE_FILES]
-        parts = [pd.read_csv(p) for p in paths if p.exists() and p.stat().st_size > 1]
+        parts = [pd.read_csv(p, dtype={"trial_id": str}) for p in paths if p.exists() and p.stat().st_size > 1]
         parts = [p for p in parts if not p.empty]
         if parts:
             _write_atomic(pd.concat(parts, ignore_index=True), study_dir / out)

@@ -3,7 +3,9 @@
 Running every cell in one Tuner keeps a cluster full (no waiting on the slowest cell) while each
 cell still gets exactly `trials` suggestions. Trials are handed out round-robin over the cells
 that have budget left; the first `iid_trials` of a cell come from TPE's random start-up phase
-and are marked `iid` (with constant_liar, running trials count, so exactly those are random).
+and are marked `iid`. TPE counts only finished trials towards its start-up, so with trials
+running in parallel a few more may be drawn at random; they are not marked, and the
+expected-max curves use exactly the first R.
 """
 from __future__ import annotations
 

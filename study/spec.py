@@ -15,7 +15,7 @@ import yaml
 import search_spaces
 from study.errors import SpecError
 from study.presets import PRESETS
-from study.tasks import parse_task
+from study.tasks import RUNNER_KEYS, parse_task
 
 PHASES = ("tune", "confirm", "default", "paper")
 
@@ -161,6 +161,13 @@ def validate(spec: StudySpec) -> StudySpec:
         raise SpecError(f"fault_rate must be in [0, 1], got {fault}")
     if not isinstance(spec.task_config, dict):
         raise SpecError(f"task_config must be a mapping of runner keys, got {spec.task_config!r}")
+    runners = {parse_task(t).runner for t in spec.tasks}
+    for key in spec.task_config:
+        if not any(key in RUNNER_KEYS[r] for r in runners):
+            known = sorted(set().union(*(RUNNER_KEYS[r] for r in runners)))
+            raise SpecError(f"task_config: unknown key {key!r} for the study's tasks; known: {', '.join(known)}")
+    if "confirm" in spec.phases and "tune" not in spec.phases:
+        raise SpecError("phases: confirm re-runs the best tune trials, so it needs the tune phase too")
     if not isinstance(spec.search_space, dict):
         raise SpecError(f"search_space must be a mapping optimizer -> overrides, got {spec.search_space!r}")
     for opt, overrides in spec.search_space.items():
@@ -170,7 +177,7 @@ def validate(spec: StudySpec) -> StudySpec:
             search_spaces.validate_overrides(opt, overrides)
         except ValueError as exc:
             raise SpecError(f"search_space.{opt}: {exc}") from None
-    if spec.name is not None and (not isinstance(spec.name, str) or not spec.name or "/" in spec.name):
+    if spec.name is not None and (not isinstance(spec.name, str) or spec.name in ("", ".", "..") or "/" in spec.name):
         raise SpecError(f"name must be a plain directory name, got {spec.name!r}")
     if not isinstance(spec.storage, str) or not spec.storage:
         raise SpecError(f"storage must be a path or URI, got {spec.storage!r}")

@@ -17,13 +17,22 @@ THERMOLION_DATASETS = (
     "cifar10", "cifar100", "svhn", "stl10", "gtsrb",
 )
 OFFLINE_DATASETS = ("digits", "synthetic")  # with the above: runners.vision_data.DATASETS (tested)
+# Runner keys a study's task_config may set (kept equal to the runners' own lists: tested), so a
+# typo stops the spec instead of reaching optim.build as an unknown hyperparameter in every trial.
+RUNNER_KEYS = {
+    "vision": ("device", "data_dir", "n_train", "amp", "schedule", "diagnostics", "batch_size"),
+    "glue": ("model", "device", "data_dir", "data_files", "cache_dir", "n_train", "n_val", "amp", "schedule",
+             "warmup_steps", "steps", "eval_every", "grad_accum", "max_length", "eval_batch_size",
+             "diagnostics", "batch_size"),
+}
 
 
 @dataclass(frozen=True)
 class Task:
     name: str
     runner: str  # "vision" | "glue"
-    config: dict  # runner keys that define the task (dataset/model or glue task)
+    config: dict  # runner keys that the task name fixes (dataset and model for vision)
+    defaults: dict  # runner keys the task_config may override (glue: the paper's T5-Base)
     paper: str  # whose paper point the `paper` phase uses: "thermolion" | "sepnorm"
     paper_protocols: tuple[str, ...]  # protocols the paper phase runs under
 
@@ -34,7 +43,7 @@ def parse_task(name: str) -> Task:
         glue_task = name[len("glue-"):]
         if glue_task not in GLUE_TASKS:
             raise SpecError(f"unknown task {name!r}: GLUE tasks are {', '.join('glue-' + t for t in GLUE_TASKS)}")
-        return Task(name, "glue", {}, "sepnorm", ("paper", "fair"))
+        return Task(name, "glue", {}, {"model": "t5-base"}, "sepnorm", ("paper", "fair"))
     dataset, _, model = name.partition("-")
     model = model or "convnet"
     datasets = THERMOLION_DATASETS + OFFLINE_DATASETS
@@ -45,4 +54,11 @@ def parse_task(name: str) -> Task:
         )
     paper = "thermolion" if model == "convnet" else "sepnorm"
     protocols = ("paper", "fair") if paper == "thermolion" else ("fair",)
-    return Task(name, "vision", {"dataset": dataset, "model": model}, paper, protocols)
+    return Task(name, "vision", {"dataset": dataset, "model": model}, {}, paper, protocols)
+
+
+def runner_config(task: Task, task_config: dict) -> dict:
+    """The runner keys of a task's trials: its defaults, the study's task_config keys that its
+    runner takes, then what the task name fixes."""
+    own = {k: v for k, v in task_config.items() if k in RUNNER_KEYS[task.runner]}
+    return {**task.defaults, **own, **task.config}

@@ -31,6 +31,8 @@ def run_cli(args, capsys):
         (["launch", "--config", "/nonexistent/study.yaml"], "/nonexistent/study.yaml"),
         (["launch", "--resume", "--name", "never-ran"], "never-ran"),
         (["launch", "--phases", "tune,nosuchphase"], "nosuchphase"),
+        (["launch", "--phases", "confirm"], "tune"),
+        (["launch", "--name", ".."], "name"),
         (["launch", "--nosuchflag"], "--nosuchflag"),
         (["report", "/nonexistent/study-dir"], "/nonexistent/study-dir"),
         ([], "command"),
@@ -57,6 +59,8 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(args, needle, tmp_path,
         ("epochs: 2.5\n", "epochs"),
         ("search_space:\n  adamw:\n    lr: {low: 1.0e-2, high: 1.0e-4, log: true}\n", "lr"),
         ("search_space:\n  nosuchopt: {}\n", "nosuchopt"),
+        ("task_config: {n_trian: 500}\n", "n_trian"),
+        ("task_config: {max_length: 64}\n", "max_length"),  # a glue key in a vision-only study
     ],
 )
 def test_bad_config_file(yaml_text, needle, tmp_path, capsys, monkeypatch):
@@ -98,11 +102,25 @@ def test_module_entry_point_exit_code():
 
 
 def test_task_names_match_the_runners():
-    from runners import models, vision_data
+    from runners import models, vision, vision_data
+    from runners.glue import loop
     from study import tasks
 
     assert set(tasks.VISION_MODELS) == set(models.MODELS)
     assert set(tasks.THERMOLION_DATASETS + tasks.OFFLINE_DATASETS) == set(vision_data.DATASETS)
+    fixed_by_study = {"task", "dataset", "model", "optimizer", "epochs", "seed", "protocol"}
+    assert set(tasks.RUNNER_KEYS["vision"]) == set(vision.RUNNER_KEYS) - fixed_by_study
+    assert set(tasks.RUNNER_KEYS["glue"]) == set(loop.DEFAULTS) - (fixed_by_study - {"model"})
+
+
+def test_task_config_reaches_only_the_runners_that_take_it():
+    from study.tasks import parse_task, runner_config
+
+    config = {"n_train": 500, "max_length": 64, "model": "tiny"}
+    vision = runner_config(parse_task("cifar10-resnet20"), config)
+    assert vision == {"dataset": "cifar10", "model": "resnet20", "n_train": 500}
+    assert runner_config(parse_task("glue-cola"), config) == {"model": "tiny", "n_train": 500, "max_length": 64}
+    assert runner_config(parse_task("glue-cola"), {})["model"] == "t5-base"
 
 
 def test_data_prepare_offline_is_one_line(tmp_path, capsys):

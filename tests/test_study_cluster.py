@@ -65,13 +65,22 @@ def test_storage_check_units(tmp_path):
     assert filesystem_type(str(tmp_path)) != "unknown"
 
 
-def test_resources_never_ask_for_missing_gpus(monkeypatch):
+def _nodes(*specs):
+    return [{"Alive": True, "Resources": {"CPU": c, **({"GPU": g} if g else {})}} for c, g in specs]
+
+
+def test_resources_fit_on_one_node_and_never_ask_for_missing_gpus(monkeypatch):
     import ray
 
-    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 16.0})
+    monkeypatch.setattr(ray, "nodes", lambda: _nodes((16.0, 0)))
     assert plan_resources(validate(StudySpec())) == {"CPU": 1.0, "GPU": 0.0}
     with pytest.raises(SpecError, match="no GPU"):
         plan_resources(validate(StudySpec(gpus_per_trial=0.25)))
-    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 16.0, "GPU": 2.0})
+    with pytest.raises(SpecError, match="fits on no node"):
+        plan_resources(validate(StudySpec(cpus_per_trial=32)))
+    # a CPU-only head and four 8-CPU/1-GPU workers: size by the GPU nodes, not the cluster's total
+    monkeypatch.setattr(ray, "nodes", lambda: _nodes((16.0, 0), *[(8.0, 1.0)] * 4))
     assert plan_resources(validate(StudySpec())) == {"CPU": 8.0, "GPU": 1.0}
     assert plan_resources(validate(StudySpec(gpus_per_trial=0.25))) == {"CPU": 2.0, "GPU": 0.25}
+    with pytest.raises(SpecError, match="fits on no node"):
+        plan_resources(validate(StudySpec(gpus_per_trial=2)))
