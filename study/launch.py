@@ -10,8 +10,8 @@ Phases, in one study directory (see docs/ARCHITECTURE.md):
 from __future__ import annotations
 
 import json
-from collections import Counter
 import os
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
@@ -110,6 +110,17 @@ def _run_config(spec: StudySpec, phase: str, callbacks: list):
     )
 
 
+def _fit(spec: StudySpec, phase: str, trainable, resume: bool, **tuner_args):
+    """Run a phase's Tuner: restored from the study directory on --resume, else new."""
+    from ray import tune
+
+    path = f"{spec.ray_storage}/{phase}"
+    if resume and tune.Tuner.can_restore(path):
+        print(f"[{phase}] resuming from {path}", flush=True)
+        return tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=False).fit()
+    return tune.Tuner(trainable, **tuner_args).fit()
+
+
 def run_tune_phase(spec: StudySpec, cells: dict[str, dict], resources: dict, resume: bool):
     from ray import tune
 
@@ -122,15 +133,9 @@ def run_tune_phase(spec: StudySpec, cells: dict[str, dict], resources: dict, res
         search_alg=searcher, num_samples=spec.trials * len(cells), metric=METRIC, mode=MODE,
         max_concurrent_trials=spec.max_concurrent, reuse_actors=True, trial_dirname_creator=trial_dirname,
     )
-    trainable = tune.with_resources(run_trial, resources)
-    path = f"{spec.ray_storage}/tune"
-    if resume and tune.Tuner.can_restore(path):
-        print(f"[tune] resuming from {path}", flush=True)
-        tuner = tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=False)
-    else:
-        progress = CellProgress({progress_key(base): spec.trials for base in cells.values()})
-        tuner = tune.Tuner(trainable, tune_config=tune_config, run_config=_run_config(spec, "tune", [progress]))
-    return tuner.fit()
+    progress = CellProgress({progress_key(base): spec.trials for base in cells.values()})
+    return _fit(spec, "tune", tune.with_resources(run_trial, resources), resume, tune_config=tune_config,
+                run_config=_run_config(spec, "tune", [progress]))
 
 
 def run_fixed_phase(spec: StudySpec, configs: list[dict], resources: dict, resume: bool):
@@ -141,17 +146,11 @@ def run_fixed_phase(spec: StudySpec, configs: list[dict], resources: dict, resum
     from study.trainable import run_fixed_trial
 
     budget = Counter(progress_key(config) for config in configs)
-    trainable = tune.with_resources(run_fixed_trial, resources)
     tune_config = tune.TuneConfig(metric=METRIC, mode=MODE, max_concurrent_trials=spec.max_concurrent,
                                   reuse_actors=True, trial_dirname_creator=trial_dirname)
-    path = f"{spec.ray_storage}/fixed"
-    if resume and tune.Tuner.can_restore(path):
-        print(f"[fixed] resuming from {path}", flush=True)
-        tuner = tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=False)
-    else:
-        tuner = tune.Tuner(trainable, param_space={"trial": tune.grid_search(configs)}, tune_config=tune_config,
-                           run_config=_run_config(spec, "fixed", [CellProgress(budget)]))
-    return tuner.fit()
+    return _fit(spec, "fixed", tune.with_resources(run_fixed_trial, resources), resume,
+                param_space={"trial": tune.grid_search(configs)}, tune_config=tune_config,
+                run_config=_run_config(spec, "fixed", [CellProgress(budget)]))
 
 
 class StudyInterrupted(Exception):

@@ -134,3 +134,19 @@ def test_data_prepare_unknown_dataset(tmp_path, capsys):
                              capsys)
     assert code == 2 and "nosuchdata" in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_every_preset_is_a_valid_spec():
+    from study.presets import PRESETS
+    from study.spec import build_spec
+
+    for name in PRESETS:
+        spec = build_spec(name)
+        assert spec.preset == name and spec.trials >= spec.iid_trials >= 1
+    assert set(build_spec("quick").optimizers) == set(search_spaces_names())
+
+
+def search_spaces_names():
+    import search_spaces
+
+    return search_spaces.names()
