@@ -18,7 +18,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullLocator
+from matplotlib.ticker import MaxNLocator, NullLocator
 
 MAX_POINTS = 1500
 DPI = 80
@@ -69,6 +69,8 @@ def emp_figure(task: str, emp: pd.DataFrame, colors) -> Figure | None:
         ax.fill_between(grp["k"], grp["band_low"], grp["band_high"], color=colors[opt], alpha=0.15, linewidth=0)
     ax.set(xscale="log" if emp["k"].max() > 20 else "linear", xlabel="trials k (i.i.d.)", ylabel="expected best validation score",
            title=f"{task}: expected max after k trials (95% bootstrap band)")
+    if emp["k"].max() <= 20:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # k counts trials
     _legend(ax)
     return fig
 
