@@ -63,8 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _latest_study(storage: str) -> str:
-    root = Path(storage)
+def _latest_study(root: Path) -> str:
     studies = sorted(root.glob("*/study.json"), key=lambda p: p.stat().st_mtime) if root.is_dir() else []
     if not studies:
         raise SpecError(f"--resume: no study found in {root}")
@@ -76,8 +75,9 @@ def _resume_spec(args, overrides: dict):
     from study.launch import load_state
     from study.spec import StudySpec, validate
 
-    storage = validate(StudySpec(storage=overrides.get("storage") or "studies")).storage
-    name = overrides.get("name") or _latest_study(str(StudySpec(storage=storage, name="_").study_dir.parent))
+    root = validate(StudySpec(storage=overrides.get("storage") or "studies"))
+    storage = root.storage
+    name = overrides.get("name") or _latest_study(root.studies_root)
     saved = validate(StudySpec(**{**load_state(StudySpec(storage=storage, name=name).study_dir)["spec"],
                                   "storage": storage}))
     asked = validate(StudySpec(**{**saved.to_dict(), **overrides, "storage": storage, "name": name}))
@@ -89,11 +89,10 @@ def _resume_spec(args, overrides: dict):
 
 
 def cmd_launch(args) -> int:
-    from study.spec import build_spec
+    from study.spec import FIELDS, build_spec
 
-    flags = ("storage", "name", "optimizers", "tasks", "trials", "iid_trials", "epochs", "seeds", "paper_seeds", "phases",
-             "address", "cpus_per_trial", "gpus_per_trial", "max_concurrent", "storage_is_shared", "fault_rate")
-    overrides = {k: getattr(args, k) for k in flags if getattr(args, k) is not None}
+    # every launch flag but --preset/--config/--resume is a spec field of the same name
+    overrides = {k: v for k, v in vars(args).items() if k in FIELDS and k != "preset" and v is not None}
     if args.resume:
         spec = _resume_spec(args, overrides)
     else:

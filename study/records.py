@@ -25,23 +25,26 @@ RAY_KEYS = {
 }
 
 
-def _first_line(error) -> str:
+HISTORY_COLUMNS = ["trial_id", "phase", "task", "optimizer", "epoch", "key", "value"]
+
+
+def _error_line(error) -> str:
+    """The exception's own line: the last line of the text Ray gives (a traceback)."""
     text = str(error).strip().splitlines()
     return text[-1][:300] if text else type(error).__name__
 
 
-def trial_row(config: dict, metrics: dict, error) -> dict:
+def trial_row(trial_id: str, config: dict, metrics: dict, error) -> dict:
     """One trials.csv row from a trial's config, its last reported metrics and its error (if any)."""
     row = {
-        "trial_id": config.get("_trial_id") or metrics.get("trial_id"),  # the fixed phase's stable ids
-        "phase": config["phase"], "task": config["task"], "optimizer": config["optimizer"],
+        "trial_id": trial_id, "phase": config["phase"], "task": config["task"], "optimizer": config["optimizer"],
         "protocol": config.get("protocol", "fair"), "seed": config.get("seed"),
         "iid": bool(config.get("iid", False)),
     }
     finished = metrics.get("final") is True
     if error is not None or not finished:
         row["status"] = "error"
-        row["error"] = _first_line(error) if error is not None else "trial ended without a final result"
+        row["error"] = _error_line(error) if error is not None else "trial ended without a final result"
         row["score"] = math.nan
     else:
         row["status"] = metrics.get("status", "ok")
@@ -80,17 +83,16 @@ def rows_from_results(results) -> tuple[pd.DataFrame, pd.DataFrame]:
     for result in results:
         config = result.config or {}
         config = config.get("trial", config)  # the fixed phase nests each config under "trial"
-        metrics = dict(result.metrics or {})
-        if not metrics.get("trial_id"):
-            metrics["trial_id"] = config.get("_trial_id") or (Path(result.path).name if result.path else None)
-        row = trial_row(config, metrics, result.error)
-        rows.append(row)
-        histories.append(history_rows(row["trial_id"], config, result.metrics_dataframe))
+        metrics = result.metrics or {}
+        # the study's own ids (stable in the fixed phase), else Ray's
+        trial_id = config.get("_trial_id") or metrics.get("trial_id") or Path(result.path).name
+        rows.append(trial_row(trial_id, config, metrics, result.error))
+        histories.append(history_rows(trial_id, config, result.metrics_dataframe))
     trials = pd.DataFrame(rows)
     ordered = TRIAL_COLUMNS + sorted(c for c in trials.columns if c not in TRIAL_COLUMNS)
     trials = trials.reindex(columns=ordered)
-    history = pd.concat([h for h in histories if not h.empty], ignore_index=True) if any(
-        not h.empty for h in histories) else pd.DataFrame(columns=["trial_id", "phase", "task", "optimizer", "epoch", "key", "value"])
+    history = pd.concat([pd.DataFrame(columns=HISTORY_COLUMNS)] + [h for h in histories if not h.empty],
+                        ignore_index=True)
     return trials, history
 
 
@@ -119,7 +121,7 @@ def merge(study_dir: Path) -> None:
     folder = study_dir / "records"
     for out, suffix in (("trials.csv", ""), ("history.csv", "_history")):
         paths = [folder / f"{phase}{suffix}.csv" for phase in PHASE_FILES]
-        parts = [pd.read_csv(p, dtype={"trial_id": str}) for p in paths if p.exists() and p.stat().st_size > 1]
+        parts = [pd.read_csv(p, dtype={"trial_id": str}) for p in paths if p.exists()]
         parts = [p for p in parts if not p.empty]
         if parts:
             _write_atomic(pd.concat(parts, ignore_index=True), study_dir / out)

@@ -47,10 +47,14 @@ class StudySpec:
     search_space: dict = field(default_factory=dict)  # per-optimizer search-space overrides
 
     @property
+    def studies_root(self) -> Path:
+        """The folder of study directories: --storage, or ./studies for a URI storage."""
+        return Path(os.path.abspath("studies")) if is_uri(self.storage) else Path(self.storage)
+
+    @property
     def study_dir(self) -> Path:
-        """Where records and the report go: under --storage, or ./studies for a URI storage."""
-        root = Path(os.path.abspath("studies")) if is_uri(self.storage) else Path(self.storage)
-        return root / self.name
+        """Where this study's records and report go."""
+        return self.studies_root / self.name
 
     @property
     def ray_storage(self) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ray import tune
 
+
 class InjectedFault(RuntimeError):
     """A crash on purpose (config `_fault_rate`) right after a trial's first report, to exercise
     retries and mid-run resumption from the runner's checkpoint."""
@@ -60,7 +61,7 @@ def run_trial(config: dict) -> None:
 
     torch.set_num_threads(max(1, int(config.get("_cpus", 1))))
     runner = importlib.import_module(f"runners.{config['_runner']}")
-    chance = float(config.get("_chance", 0.0))
+    chance = 0.0  # known from the runner's first report
 
     with tempfile.TemporaryDirectory(prefix=f"ckpt-{trial_id}-") as tmp:
         checkpoint_dir = Path(tmp)
@@ -83,7 +84,6 @@ def run_trial(config: dict) -> None:
         if final.get("status") != "ok":
             final["score"] = chance
         tune.report(_clean(final, chance))
-
 
 
 def run_fixed_trial(config: dict) -> None:
