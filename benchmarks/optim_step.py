@@ -1,8 +1,11 @@
 """Optimizer step time as a ratio to torch.optim.AdamW(foreach=True) on the same parameters.
 
-About 4.2 M floats over 12 tensors shaped like a small CNN and an MLP; every optimizer is timed
-interleaved with the others in one run (rounds of one step each, median over rounds), on fixed
-random gradients. Run: ``.venv/bin/python benchmarks/optim_step.py [--rounds N] [--threads T]``.
+Parameter sets (``--params``): ``cnn-mlp`` (about 4.2 M floats over 12 tensors shaped like a small
+CNN and an MLP), ``convnet`` (the ThermoLion paper's ConvNet, 1.1 M floats) and ``100m`` (24 blocks of
+a 2048-wide MLP, 100.7 M floats). Every optimizer is timed interleaved with the others in one run
+(rounds of one step each, median over rounds), on fixed random gradients; on CUDA torch's fused
+AdamW is timed too. Run:
+``.venv/bin/python benchmarks/optim_step.py [--rounds N] [--threads T] [--device cuda] [--params 100m]``.
 """
 
 from __future__ import annotations
@@ -15,16 +18,22 @@ import torch
 
 from optim import Lion, OrtSepNorm, SepNorm, ThermoLion
 
-SHAPES = [
-    (64, 3, 3, 3), (64,), (128, 64, 3, 3), (128,), (256, 128, 3, 3), (256,),
-    (512, 256, 3, 3), (512,), (2048, 1024), (1024,), (1024, 512), (10, 1024),
-]
+PARAM_SETS = {
+    "cnn-mlp": [
+        (64, 3, 3, 3), (64,), (128, 64, 3, 3), (128,), (256, 128, 3, 3), (256,),
+        (512, 256, 3, 3), (512,), (2048, 1024), (1024,), (1024, 512), (10, 1024),
+    ],
+    "convnet": [(32, 3, 3, 3), (32,), (64, 32, 3, 3), (64,), (256, 4096), (256,), (10, 256), (10,)],
+    "100m": [(2048, 2048), (2048,)] * 24,
+}
 
 
-def candidates():
+def candidates(device: str):
     """name -> factory(params); ThermoLion with its noise (the first ~458 steps) and without."""
+    fused = {"adamw_fused": lambda p: torch.optim.AdamW(p, lr=1e-3, fused=True)} if device.startswith("cuda") else {}
     return {
         "adamw_foreach": lambda p: torch.optim.AdamW(p, lr=1e-3, foreach=True),
+        **fused,
         "lion": lambda p: Lion(p, lr=1e-4, weight_decay=0.1),
         "sepnorm_tensor": lambda p: SepNorm(p, lr=1e-4, weight_decay=0.1, norm="tensor"),
         "sepnorm_global": lambda p: SepNorm(p, lr=1e-4, weight_decay=0.1, norm="global"),
@@ -39,13 +48,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--params", choices=sorted(PARAM_SETS), default="cnn-mlp")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    init = [torch.randn(s, device=args.device) * 0.05 for s in SHAPES]
+    shapes = PARAM_SETS[args.params]
+    init = [torch.randn(s, device=args.device) * 0.05 for s in shapes]
     grads = [torch.randn_like(p) for p in init]
     runs = {}
-    for name, factory in candidates().items():
+    for name, factory in candidates(args.device).items():
         params = [torch.nn.Parameter(p.clone()) for p in init]
         for p, g in zip(params, grads):
             p.grad = g.clone()
@@ -61,7 +72,8 @@ def main() -> None:
                 times.append(time.perf_counter() - start)
     base = statistics.median(runs["adamw_foreach"][1])
     n = sum(p.numel() for p in init)
-    print(f"{n / 1e6:.2f} M floats in {len(SHAPES)} tensors, device {args.device}, "
+    device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"
+    print(f"{args.params}: {n / 1e6:.2f} M floats in {len(shapes)} tensors, device {device_name}, "
           f"threads {args.threads}, {args.rounds} interleaved rounds")
     print("| optimizer | median step (ms) | ratio to AdamW(foreach) |")
     print("|---|---|---|")

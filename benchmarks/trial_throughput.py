@@ -43,8 +43,9 @@ def run_runner(device: torch.device) -> dict:
     out = vision.train({"dataset": "synthetic", "protocol": "paper", "optimizer": "adam", "lr": LR,
                         "batch_size": BATCH, "epochs": EPOCHS, "seed": 0, "device": str(device)},
                        lambda _: None)
-    return {"train_s": out["time_per_step"] * out["steps"], "wall_s": out["wall_time"],
-            "steps": out["steps"], "score": out["score"]}
+    return {"train_s": out["train_time"], "wall_s": out["wall_time"], "steps": out["steps"],
+            "score": out["score"], "data_s": out["data_time"], "eval_s": out["eval_time"],
+            "setup_s": out["setup_time"]}
 
 
 def run_compute(device: torch.device) -> dict:
@@ -192,6 +193,10 @@ def main() -> None:
     for name, b in best.items():
         print(f"| {name} | {b['train_s']:.2f} | {b['wall_s']:.2f} | {runs[name][0]['steps']} |")
     r, ref, c = best["runner"], best["reference"], best["compute"]
+    cold, warm = runs["runner"][0], min(runs["runner"], key=lambda d: d["wall_s"])
+    for label, d in (("first (cold)", cold), ("fastest (warm)", warm)):
+        print(f"runner {label} trial: {d['wall_s']:.3f} s = data {d['data_s']:.3f} + setup {d['setup_s']:.3f}"
+              f" + training {d['train_s']:.3f} + evaluation {d['eval_s']:.3f}")
     print(f"\nreference / runner: training loop {ref['train_s'] / r['train_s']:.2f}x, "
           f"whole trial {ref['wall_s'] / r['wall_s']:.2f}x")
     print(f"runner overhead over compute: training loop {100 * (r['train_s'] / c['train_s'] - 1):+.1f}%, "

@@ -124,6 +124,9 @@ def train(config: dict, report: Callable[[dict], None]) -> dict:
     same_val = cfg["protocol"] == "paper"  # the paper scores its own training images
     val_x, val_y = (train_x, train_y) if same_val else (put(sp.val_x), put(sp.val_y))
     test_x, test_y = put(sp.test_x), put(sp.test_y)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)  # once per trial: makes data_time the real transfer time
+    data_time = time.perf_counter() - t_start
     n = len(train_x)
     chance = 100.0 / data.classes
 
@@ -147,7 +150,7 @@ def train(config: dict, report: Callable[[dict], None]) -> dict:
         starts.pop()
     total_steps = epochs * len(starts)
 
-    step, train_time = 0, 0.0
+    step, train_time, eval_time = 0, 0.0, 0.0
     status, train_loss, epochs_done = "ok", float("nan"), 0
     eval_model = model
     model.train()
@@ -188,7 +191,9 @@ def train(config: dict, report: Callable[[dict], None]) -> dict:
             torch.optim.swa_utils.update_bn(
                 (to_input(train_x[s:s + bs]) for s in range(0, n, bs)), swa_model)
             eval_model = swa_model
+        t_eval = time.perf_counter()
         val_acc = float(correct_count(eval_model, val_x, val_y, amp)) / len(val_x)
+        eval_time += time.perf_counter() - t_eval
         metrics = {"epoch": epochs_done, "train_loss": train_loss, "val_acc": val_acc,
                    "score": 100 * val_acc, "steps": step, "lr": float(optimizer.param_groups[0]["lr"])}
         if cfg["diagnostics"]:
@@ -199,12 +204,17 @@ def train(config: dict, report: Callable[[dict], None]) -> dict:
     if status == "diverged":
         val_acc = test_acc = train_acc = chance / 100
     else:
+        t_eval = time.perf_counter()
         test_acc = float(correct_count(eval_model, test_x, test_y, amp)) / len(test_x)
         train_acc = val_acc if same_val else float(correct_count(eval_model, train_x, train_y, amp)) / n
+        eval_time += time.perf_counter() - t_eval
+    wall_time = time.perf_counter() - t_start
     return {
         "status": status, "score": 100 * val_acc, "test_score": 100 * test_acc, "chance": chance,
         "val_acc": val_acc, "test_acc": test_acc, "train_acc": train_acc, "train_loss": train_loss,
         "steps": step, "epochs_done": epochs_done, "n_train": n,
-        "wall_time": time.perf_counter() - t_start,
-        "time_per_step": train_time / max(step, 1),
+        "wall_time": wall_time, "time_per_step": train_time / max(step, 1),
+        # where the wall time went: data load + transfer, the training loop, evaluations, the rest
+        "data_time": data_time, "train_time": train_time, "eval_time": eval_time,
+        "setup_time": wall_time - data_time - train_time - eval_time,
     }

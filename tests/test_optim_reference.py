@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import optim.thermolion as thermolion_module
+from devices import TEST_DEVICE
 from optim import SWATS, Lion, Lookahead, MuonAdamW, NotebookMuAdam, OrtSepNorm, SepNorm, ThermoLion
 
 SHAPES = [(6, 5), (7,), (3, 2, 2)]
@@ -14,7 +15,7 @@ SHAPES = [(6, 5), (7,), (3, 2, 2)]
 
 def make_params(dtype=torch.float64, seed=0):
     gen = torch.Generator().manual_seed(seed)
-    return [torch.randn(s, generator=gen, dtype=dtype) for s in SHAPES]
+    return [torch.randn(s, generator=gen, dtype=dtype).to(TEST_DEVICE) for s in SHAPES]
 
 
 def grad_sequence(steps, dtype=torch.float64, seed=1, zero_tensor=None):
@@ -26,7 +27,7 @@ def grad_sequence(steps, dtype=torch.float64, seed=1, zero_tensor=None):
         grads[0].view(-1)[:3] = 0.0
         if zero_tensor is not None:
             grads[zero_tensor].zero_()
-        seq.append(grads)
+        seq.append([g.to(TEST_DEVICE) for g in grads])
     return seq
 
 

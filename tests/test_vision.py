@@ -8,10 +8,11 @@ import pytest
 import torch
 
 import optim
+from devices import TEST_DEVICE
 from runners import vision, vision_data
 
-TINY = {"dataset": "digits", "epochs": 2, "batch_size": 20, "n_train": 40, "device": "cpu"}
-VOLATILE = ("wall_time", "time_per_step")
+TINY = {"dataset": "digits", "epochs": 2, "batch_size": 20, "n_train": 40, "device": TEST_DEVICE}
+VOLATILE = ("wall_time", "time_per_step", "data_time", "train_time", "eval_time", "setup_time")
 
 
 @pytest.fixture(autouse=True)
@@ -30,7 +31,7 @@ def run(config: dict) -> tuple[dict, list[dict]]:
 
 def test_adamw_learns_digits():
     out, reports = run({"dataset": "digits", "optimizer": "adamw", "lr": 1e-3, "epochs": 3,
-                        "batch_size": 32, "n_train": 600, "device": "cpu"})
+                        "batch_size": 32, "n_train": 600, "device": TEST_DEVICE})
     assert out["status"] == "ok" and out["val_acc"] >= 0.9 and out["test_acc"] >= 0.85
     assert [r["epoch"] for r in reports] == [1, 2, 3]
     assert reports[-1]["train_loss"] < reports[0]["train_loss"]
@@ -52,7 +53,7 @@ def test_every_registered_optimizer_trains_the_convnet_on_digits(name):
 
 def test_divergence_is_detected_within_the_first_epoch():
     out, reports = run({"dataset": "digits", "optimizer": "sgd", "lr": 1e6, "epochs": 3,
-                        "batch_size": 16, "device": "cpu"})
+                        "batch_size": 16, "device": TEST_DEVICE})
     steps_per_epoch = math.ceil(1150 / 16)
     assert out["status"] == "diverged" and out["epochs_done"] == 1
     assert out["steps"] <= vision.CHECK_EVERY < steps_per_epoch
@@ -87,7 +88,7 @@ def test_paper_protocol_trains_and_scores_the_first_training_images(monkeypatch)
     monkeypatch.setattr(vision.splits, "PAPER_N_TRAIN", 400)  # 5000 is slow on a shared CPU
     monkeypatch.setattr(vision.vision_data, "load", lambda name, data_dir=None: _shortcut_data(400))
     out, _ = run({"dataset": "mnist", "optimizer": "adamw", "lr": 3e-3, "protocol": "paper",
-                  "epochs": 4, "batch_size": 50, "n_train": 50, "device": "cpu"})
+                  "epochs": 4, "batch_size": 50, "n_train": 50, "device": TEST_DEVICE})
     assert out["n_train"] == 400 and out["steps"] == 32  # the first 400, n_train ignored
     assert out["val_acc"] == out["train_acc"] >= 0.95  # scored on the images it trained on
     assert out["test_acc"] <= 0.1  # the official test split is still reported beside it
