@@ -74,6 +74,11 @@ def normalized_scales(
     return list(scale.unbind(0))
 
 
+def _to_device(t: Tensor, device: torch.device) -> Tensor:
+    """A host tensor on ``device`` without blocking the host (pinned memory, async copy)."""
+    return t.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else t.to(device)
+
+
 class SepNorm(torch.optim.Optimizer):
     """SepNorm: Lion's momentum with per-group normalization instead of the sign.
 
@@ -114,8 +119,8 @@ class SepNorm(torch.optim.Optimizer):
             sizes = [0] * n_seg
             for s, n in zip(seg_of, numels):
                 sizes[s] += n
-            ids = None if norm == "tensor" else torch.tensor(seg_of, device=device)
-            sqrt_sizes = torch.tensor(sizes, dtype=torch.float64, device=device).sqrt()
+            ids = None if norm == "tensor" else _to_device(torch.tensor(seg_of), device)
+            sqrt_sizes = _to_device(torch.tensor(sizes, dtype=torch.float64), device).sqrt()
             self._segments[key, device] = (ids, sqrt_sizes)
         return self._segments[key, device]
 

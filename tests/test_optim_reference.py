@@ -114,7 +114,7 @@ def test_sepnorm_element_is_lion_exactly():
 
 def test_normgd_equals_reference_and_zero_update_is_zero():
     init = make_params()
-    zero = [[torch.zeros(s, dtype=torch.float64) for s in SHAPES]] * 3
+    zero = [[torch.zeros(s, dtype=torch.float64, device=TEST_DEVICE) for s in SHAPES]] * 3
     ours, _ = run(lambda p: SepNorm(p, lr=0.1, norm="global"), init, zero)
     for a, b in zip(ours, init):
         assert torch.equal(a, b)
