@@ -39,8 +39,9 @@ fine-tuning alike, i.e. they span the values the literature uses in both setting
   [0.25, 0.9] (fraction of the epochs before averaging starts).
 
 Inclusion (Choi et al. 2019): Adam and AdamW share every range but weight_decay and both reach
-weight_decay = 0, where they are the same optimizer; SepNorm pinned to groups=element is Lion and
-to groups=global is NormGD, and shares their ranges. tests/test_search_spaces.py checks all three.
+weight_decay = 0, where they are the same optimizer; SepNorm shares every range with Lion and
+NormGD, and pinned (by an override) to groups=element is Lion, to groups=global NormGD; its own
+search does not reach them. tests/test_search_spaces.py checks all three.
 """
 
 from __future__ import annotations
