@@ -12,8 +12,9 @@ Two independent choices are expressed here:
   parameterized top-level child is a container (``nn.Sequential`` / ``nn.ModuleList``), as in
   ``nn.Sequential(stem, stage1, stage2, head)`` wrapped in a module, the blocks are that container's
   children instead (repeated while a single container remains), so a "block" is always a stage.
-  A block that is a stack of repeated layers, i.e. an ``nn.ModuleList`` or a module whose
-  parameters all lie in one ``nn.ModuleList`` (``nn.TransformerEncoder``), is one block per layer:
+  A block that is a stack of repeated layers, i.e. an ``nn.ModuleList`` of >= 2 modules of one
+  type or a module whose parameters all lie in one (``nn.TransformerEncoder``), is one block per
+  layer (a T5 block's ModuleList of different sublayers stays one block):
   a ViT's blocks are its patch embedding, tokens, each transformer layer and its head.
   Parameters owned directly by the model itself form one extra block.
 
@@ -73,14 +74,21 @@ def _trainable_children(module: nn.Module) -> list[nn.Module]:
     return [c for c in module.children() if any(p.requires_grad for p in c.parameters())]
 
 
-def _layers(block: nn.Module) -> list[nn.Module]:
-    """A stack of repeated layers (a ModuleList, or a module holding only one) as its layers."""
-    kids = _trainable_children(block)
-    if isinstance(block, nn.ModuleList):
+def _repeated(module: nn.Module) -> list[nn.Module] | None:
+    """The layers of a ModuleList of >= 2 modules of one type (a stack of repeated layers)."""
+    kids = _trainable_children(module)
+    if isinstance(module, nn.ModuleList) and len(kids) >= 2 and len({type(k) for k in kids}) == 1:
         return kids
-    if len(kids) == 1 and isinstance(kids[0], nn.ModuleList) and not any(True for _ in _owned(block)):
-        return _trainable_children(kids[0])
-    return [block]
+    return None
+
+
+def _layers(block: nn.Module) -> list[nn.Module]:
+    """A stack of repeated layers (such a ModuleList, or a module holding only one) as its layers."""
+    kids = _trainable_children(block)
+    stack = _repeated(block)
+    if stack is None and len(kids) == 1 and not any(True for _ in _owned(block)):
+        stack = _repeated(kids[0])
+    return stack or [block]
 
 
 def _blocks(model: nn.Module) -> list[tuple[nn.Module, bool]]:
