@@ -12,14 +12,12 @@ Per parameter tensor and step (reference semantics, shared notes/OPTIMIZERS.md):
     p *= 1 - lr*wd ;  p -= step
 
 As in the reference code (and unlike the paper's Eq. 6) the noise is scaled by lr. mean(v) is the
-mean over one tensor, computed on the device (no host sync; the CPU path reads it as a float);
-temp is a host float per parameter.
+mean over one tensor, computed on the device (no host sync); temp is a host float per parameter.
 1 - tanh|r| is computed as 2*sigmoid(-2|r|) (equal to float rounding; much cheaper on CPU).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
@@ -98,16 +96,14 @@ def thermolion_chunked(
     ~20 elementwise passes stay in cache (3-4x faster than whole-tensor passes on CPU).
 
     mean(v) for the noise is computed before the chunks as b2*mean(v) + (1-b2)*mean(g^2), the
-    updated mean (a host float: the tensor is on the CPU, so reading it waits for nothing). The
-    noise joins the sign term before the gate blend, ``(1-gate)*(lion - c*r + std*N)``, one pass
-    instead of two. Returns the sum of the gate when ``track``.
+    updated mean. Returns the sum of the gate when ``track``.
     """
     flat_p, flat_g, flat_m, flat_v = (t.view(-1) for t in (p, g, m, v))
     n = flat_p.numel()
     std = None
     if temp > NOISE_FLOOR:
         sum_v = flat_v.sum() * beta2 + torch.dot(flat_g, flat_g) * (1.0 - beta2)
-        std = math.sqrt(float(sum_v) * (temp / n) + 1e-10)
+        std = (sum_v * (temp / n)).add_(1e-10).sqrt_()
     size = min(n, CHUNK)
     ratio, half, step, align = (torch.empty(size, dtype=p.dtype) for _ in range(4))
     total = torch.zeros((), dtype=torch.promote_types(p.dtype, torch.float32)) if track else None
@@ -125,9 +121,9 @@ def thermolion_chunked(
         torch.sign(gc, out=ac).mul_(sc).clamp_min_(0.0)
         sc.addcmul_(sc, ac, value=boost)
         sc.sub_(rc.mul_(c))
-        if std is not None:
-            sc.add_(torch.randn(k, out=ac), alpha=std)
         rc.addcmul_(hc, sc, value=2.0)
+        if std is not None:
+            rc.addcmul_(hc, torch.randn(k, out=ac).mul_(std), value=2.0)
         if track:
             total += k - 2.0 * hc.sum(dtype=total.dtype)
         if weight_decay != 0.0:
