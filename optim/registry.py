@@ -1,7 +1,8 @@
 """Build any optimizer of the study by name from a model and flat scalar hyperparameters.
 
 The hyperparameter names are those of docs/ARCHITECTURE.md. Every optimizer takes ``lr``,
-``weight_decay`` and ``wd_exempt`` (biases and norm parameters get no decay, see optim.groups);
+``weight_decay`` and ``wd_exempt`` (biases, norm parameters and free tokens get no decay, see
+optim.groups);
 anything not listed for the optimizer raises ``ValueError`` naming it.
 """
 
