@@ -2,8 +2,7 @@
 
 The hyperparameter names are those of docs/ARCHITECTURE.md. Every optimizer takes ``lr``,
 ``weight_decay`` and ``wd_exempt`` (biases, norm parameters and free tokens get no decay, see
-optim.groups);
-anything not listed for the optimizer raises ``ValueError`` naming it.
+optim.groups); anything not listed for the optimizer raises ``ValueError`` naming it.
 """
 
 from __future__ import annotations
