@@ -5,7 +5,9 @@ CNN and an MLP), ``convnet`` (the ThermoLion paper's ConvNet, 1.1 M floats) and 
 a 2048-wide MLP, 100.7 M floats). Every optimizer is timed interleaved with the others in one run
 (rounds of one step each, median over rounds), on fixed random gradients; on CUDA torch's fused
 AdamW is timed too. Run:
-``.venv/bin/python benchmarks/optim_step.py [--rounds N] [--threads T] [--device cuda] [--params 100m]``.
+``.venv/bin/python benchmarks/optim_step.py [--rounds N] [--threads T] [--device cuda] [--params 100m]``;
+``--cpu-time`` times each step by this thread's CPU time instead of the wall clock (steadier on a
+shared machine; CPU device and one thread only).
 """
 
 from __future__ import annotations
@@ -28,6 +30,17 @@ PARAM_SETS = {
 }
 
 
+class RandnOnly:
+    """Not an optimizer: one torch.randn per parameter, the floor of ThermoLion's noise draw."""
+
+    def __init__(self, params):
+        self.params = list(params)
+
+    def step(self):
+        for p in self.params:
+            torch.randn(p.shape, out=torch.empty_like(p))
+
+
 def candidates(device: str):
     """name -> factory(params); ThermoLion with its noise (the first ~458 steps) and without."""
     fused = {"adamw_fused": lambda p: torch.optim.AdamW(p, lr=1e-3, fused=True)} if device.startswith("cuda") else {}
@@ -40,6 +53,7 @@ def candidates(device: str):
         "ortsepnorm_tensor": lambda p: OrtSepNorm(p, lr=1e-4, weight_decay=0.1, norm="tensor"),
         "thermolion_noise_off": lambda p: ThermoLion(p, temp_decay=0.01),
         "thermolion_noise_on": lambda p: ThermoLion(p, temp_decay=1.0),
+        "torch_randn_only": RandnOnly,
     }
 
 
@@ -49,7 +63,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--params", choices=sorted(PARAM_SETS), default="cnn-mlp")
+    parser.add_argument("--cpu-time", action="store_true", help="time steps by thread CPU time")
     args = parser.parse_args()
+    if args.cpu_time and (args.threads != 1 or args.device != "cpu"):
+        parser.error("--cpu-time needs --device cpu and --threads 1")
+    clock = time.thread_time if args.cpu_time else time.perf_counter
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     shapes = PARAM_SETS[args.params]
@@ -65,16 +83,17 @@ def main() -> None:
     for round_ in range(args.rounds + 3):
         for opt, times in runs.values():
             sync()
-            start = time.perf_counter()
+            start = clock()
             opt.step()
             sync()
             if round_ >= 3:  # warm-up rounds: lazy state, allocator
-                times.append(time.perf_counter() - start)
+                times.append(clock() - start)
     base = statistics.median(runs["adamw_foreach"][1])
     n = sum(p.numel() for p in init)
     device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"
     print(f"{args.params}: {n / 1e6:.2f} M floats in {len(shapes)} tensors, device {device_name}, "
-          f"threads {args.threads}, {args.rounds} interleaved rounds")
+          f"threads {args.threads}, {args.rounds} interleaved rounds, "
+          f"{'thread CPU time' if args.cpu_time else 'wall clock'}")
     print("| optimizer | median step (ms) | ratio to AdamW(foreach) |")
     print("|---|---|---|")
     for name, (_, times) in runs.items():

@@ -5,7 +5,7 @@ torch.optim's Adam, AdamW, RMSprop, SGD and swa_utils are used as they are.
 
 from .groups import param_groups
 from .lion import Lion
-from .lookahead import Lookahead
+from .lookahead import Lookahead, NotebookLookahead
 from .muadam import NotebookMuAdam
 from .muon import MuonAdamW
 from .registry import build, defaults, names, resolve
@@ -14,6 +14,6 @@ from .swats import SWATS
 from .thermolion import ThermoLion
 
 __all__ = [
-    "Lion", "Lookahead", "MuonAdamW", "NotebookMuAdam", "OrtSepNorm", "SWATS", "SepNorm",
+    "Lion", "Lookahead", "MuonAdamW", "NotebookLookahead", "NotebookMuAdam", "OrtSepNorm", "SWATS", "SepNorm",
     "ThermoLion", "build", "defaults", "names", "param_groups", "resolve",
 ]

@@ -2,7 +2,9 @@
 
 Two independent choices are expressed here:
 
-* ``wd_exempt``: biases and the parameters of normalization modules get ``weight_decay=0``.
+* ``wd_exempt``: biases (``bias``, ``*_bias`` such as attention's ``in_proj_bias``), the parameters
+  of normalization modules, and free parameters that are no module's weight (class tokens,
+  position embeddings: anything not named ``weight`` / ``*_weight``) get ``weight_decay=0``.
 * a normalization partition for the SepNorm family (``groups``):
   ``element`` / ``tensor`` / ``global`` need no partition (the optimizer's ``norm`` mode does it);
   ``layer`` = the parameters owned directly by one module (a leaf module with parameters);
@@ -10,6 +12,10 @@ Two independent choices are expressed here:
   parameterized top-level child is a container (``nn.Sequential`` / ``nn.ModuleList``), as in
   ``nn.Sequential(stem, stage1, stage2, head)`` wrapped in a module, the blocks are that container's
   children instead (repeated while a single container remains), so a "block" is always a stage.
+  A block that is a stack of repeated layers, i.e. an ``nn.ModuleList`` of >= 2 modules of one
+  type or a module whose parameters all lie in one (``nn.TransformerEncoder``), is one block per
+  layer (a T5 block's ModuleList of different sublayers stays one block):
+  a ViT's blocks are its patch embedding, tokens, each transformer layer and its head.
   Parameters owned directly by the model itself form one extra block.
 
 How ``wd_exempt`` combines with ``layer``/``block``: exempt parameters go to their own torch
@@ -37,8 +43,10 @@ _NORM_TYPES = (
 
 
 def is_wd_exempt(module: nn.Module, name: str, param: torch.Tensor) -> bool:
-    """True for biases and for parameters of normalization modules (any 1-d parameter of a norm)."""
-    return name == "bias" or isinstance(module, _NORM_TYPES) or (
+    """True for biases, for parameters of normalization modules (any 1-d parameter of a norm), and
+    for parameters that are no module's weight (class tokens, position embeddings)."""
+    is_weight = name == "weight" or name.endswith("_weight")
+    return not is_weight or isinstance(module, _NORM_TYPES) or (
         "norm" in type(module).__name__.lower() and param.ndim <= 1
     )
 
@@ -62,16 +70,38 @@ def leaf_modules(model: nn.Module) -> list[nn.Module]:
     return out
 
 
+def _trainable_children(module: nn.Module) -> list[nn.Module]:
+    return [c for c in module.children() if any(p.requires_grad for p in c.parameters())]
+
+
+def _repeated(module: nn.Module) -> list[nn.Module] | None:
+    """The layers of a ModuleList of >= 2 modules of one type (a stack of repeated layers)."""
+    kids = _trainable_children(module)
+    if isinstance(module, nn.ModuleList) and len(kids) >= 2 and len({type(k) for k in kids}) == 1:
+        return kids
+    return None
+
+
+def _layers(block: nn.Module) -> list[nn.Module]:
+    """A stack of repeated layers (such a ModuleList, or a module holding only one) as its layers."""
+    kids = _trainable_children(block)
+    stack = _repeated(block)
+    if stack is None and len(kids) == 1 and not any(True for _ in _owned(block)):
+        stack = _repeated(kids[0])
+    return stack or [block]
+
+
 def _blocks(model: nn.Module) -> list[tuple[nn.Module, bool]]:
-    """(module, recurse) per block: top-level children, descending through a lone container."""
+    """(module, recurse) per block: top-level children, descending through a lone container;
+    a stack of repeated layers gives one block per layer."""
     root = model
     while True:
-        kids = [c for c in root.children() if any(p.requires_grad for p in c.parameters())]
+        kids = _trainable_children(root)
         owns = any(True for _ in _owned(root))
         if len(kids) == 1 and not owns and isinstance(kids[0], (nn.Sequential, nn.ModuleList)):
             root = kids[0]
             continue
-        return ([(root, False)] if owns else []) + [(k, True) for k in kids]
+        return ([(root, False)] if owns else []) + [(m, True) for k in kids for m in _layers(k)]
 
 
 def partition(model: nn.Module, groups: str) -> list[list[tuple[nn.Module, str, nn.Parameter]]]:

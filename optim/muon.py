@@ -2,9 +2,12 @@
 
 Muon (Newton-Schulz orthogonalized momentum) for hidden 2-D weights and conv filters (flattened to
 ``(out_channels, -1)``); AdamW (torch's own functional Adam with decoupled decay) for everything
-else. Each param_group says which with ``use_muon``. On 2-D weights the Muon part computes what
-torch.optim.Muon computes (same Newton-Schulz coefficients, bf16 iteration, lr adjustment
-``sqrt(max(1, rows/cols))`` of the 2-D view, decay ``p *= 1 - lr*wd``).
+else. Each param_group says which with ``use_muon``. The Muon part is KellerJordan/Muon's
+``muon_update``: same Newton-Schulz coefficients, bf16 iteration, decay ``p *= 1 - lr*wd``, and
+the shape factor ``sqrt(max(1, size(-2)/size(-1)))`` of the parameter itself, i.e. rows/cols for
+a matrix (as torch.optim.Muon) and kh/kw for a conv filter (1 for square kernels), not the ratio
+of the flattened view. Newton-Schulz normalizes by ``max(||X||, eps)`` as torch.optim.Muon, where
+the reference divides by ``||X|| + eps`` (a relative difference of eps/||X||).
 """
 
 from __future__ import annotations
@@ -85,10 +88,9 @@ class MuonAdamW(torch.optim.Optimizer):
             torch._foreach_mul_(params, 1.0 - lr * group["weight_decay"])
         for p, g, buf in zip(params, grads, bufs):
             update = g.lerp(buf, momentum) if group["nesterov"] else buf
-            matrix = update.reshape(update.size(0), -1)
-            ortho = zeropower_via_newtonschulz(matrix, group["ns_steps"], group["eps"])
-            rows, cols = matrix.shape
-            p.add_(ortho.reshape(p.shape), alpha=-lr * math.sqrt(max(1.0, rows / cols)))
+            ortho = zeropower_via_newtonschulz(update.reshape(update.size(0), -1), group["ns_steps"],
+                                               group["eps"])
+            p.add_(ortho.reshape(p.shape), alpha=-lr * math.sqrt(max(1.0, p.size(-2) / p.size(-1))))
 
     def _adamw_step(self, group: dict) -> None:
         params, grads, (exp_avgs, exp_avg_sqs) = gather(self, group, ("exp_avg", "exp_avg_sq"))

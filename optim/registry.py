@@ -1,8 +1,8 @@
 """Build any optimizer of the study by name from a model and flat scalar hyperparameters.
 
 The hyperparameter names are those of docs/ARCHITECTURE.md. Every optimizer takes ``lr``,
-``weight_decay`` and ``wd_exempt`` (biases and norm parameters get no decay, see optim.groups);
-anything not listed for the optimizer raises ``ValueError`` naming it.
+``weight_decay`` and ``wd_exempt`` (biases, norm parameters and free tokens get no decay, see
+optim.groups); anything not listed for the optimizer raises ``ValueError`` naming it.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from torch import nn
 
 from .groups import is_wd_exempt, leaf_modules, param_groups
 from .lion import Lion
-from .lookahead import Lookahead
+from .lookahead import Lookahead, NotebookLookahead
 from .muadam import NotebookMuAdam
 from .muon import MuonAdamW
 from .sepnorm import OrtSepNorm, SepNorm
@@ -62,8 +62,9 @@ def _sepnorm(cls: type[SepNorm], groups: str | None = None):
 
 
 def _muon(model: nn.Module, hp: dict[str, Any]) -> torch.optim.Optimizer:
-    """Muon on hidden >=2-D weights; AdamW on the first and last parameterized leaf modules
-    (registration order: input layer and classifier head), embeddings, biases and norms."""
+    """Muon on hidden layers' >=2-D weights; AdamW on the first and last parameterized leaf modules
+    (registration order: input layer and classifier head), embeddings, biases, norms and free
+    parameters such as class tokens and position embeddings (optim.groups.is_wd_exempt)."""
     leaves = leaf_modules(model)
     edge = {id(leaves[0]), id(leaves[-1])} if leaves else set()
     muon, seen = [], set()
@@ -125,7 +126,7 @@ _REGISTRY: dict[str, Entry] = {
         lambda m, hp: SWATS(_torch_groups(m, hp), lr=hp["lr"], betas=_betas(hp), eps=hp["eps"],
                             nesterov=hp["nesterov"]),
     ),
-    "muon": Entry(_common(1e-3, 0.0, muon_lr=0.02, momentum=0.95, beta1=0.9, beta2=0.95), _muon),
+    "muon": Entry(_common(3e-4, 1e-2, muon_lr=0.02, momentum=0.95, beta1=0.9, beta2=0.95), _muon),
     "muadam_paper": Entry(
         _common(1e-3, 0.0, beta1=0.9, beta2=0.999, eps=1e-8),
         lambda m, hp: NotebookMuAdam(_torch_groups(m, hp), lr=hp["lr"], betas=_betas(hp),
@@ -136,12 +137,16 @@ _REGISTRY: dict[str, Entry] = {
 # Wrappers: their own hyperparameters; the base optimizer's names are accepted besides.
 _WRAPPERS: dict[str, dict[str, Any]] = {
     "lookahead": {"base": "adam", "k": 5, "alpha": 0.5},
-    "swa": {"base": "sgd", "swa_start": 0.75, "swa_lr": 0.05},
+    "lookahead_paper": {"base": "adam", "k": 5, "alpha": 0.5},
+    "swa": {"base": "sgd", "swa_start": 0.75, "swa_lr": 1e-3},
 }
 
 
-def _lookahead(model: nn.Module, hp: dict[str, Any], base_hp: dict[str, Any]):
-    return Lookahead(build(hp["base"], model, **base_hp), k=int(hp["k"]), alpha=hp["alpha"])
+def _lookahead(cls: type[Lookahead]):
+    def make(model: nn.Module, hp: dict[str, Any], base_hp: dict[str, Any]):
+        return cls(build(hp["base"], model, **base_hp), k=int(hp["k"]), alpha=hp["alpha"])
+
+    return make
 
 
 def _swa(model: nn.Module, hp: dict[str, Any], base_hp: dict[str, Any]):
@@ -152,7 +157,8 @@ def _swa(model: nn.Module, hp: dict[str, Any], base_hp: dict[str, Any]):
     return opt
 
 
-_WRAPPER_MAKERS = {"lookahead": _lookahead, "swa": _swa}
+_WRAPPER_MAKERS = {"lookahead": _lookahead(Lookahead), "lookahead_paper": _lookahead(NotebookLookahead),
+                   "swa": _swa}
 
 
 def names() -> list[str]:
@@ -197,7 +203,8 @@ def resolve(name: str, hparams: dict[str, Any]) -> dict[str, Any]:
 def build(name: str, model: nn.Module, **hparams: Any) -> torch.optim.Optimizer:
     """The optimizer ``name`` over ``model``'s trainable parameters, configured by ``hparams``.
 
-    ``lookahead`` returns a Lookahead around its ``base``; ``swa`` returns the ``base`` optimizer
+    ``lookahead`` returns a Lookahead around its ``base`` (``lookahead_paper``: the ThermoLion
+    notebook's NotebookLookahead); ``swa`` returns the ``base`` optimizer
     with the attribute ``swa = {"start": swa_start, "lr": swa_lr}``: the runner averages the weights
     with torch.optim.swa_utils (AveragedModel from that fraction of the epochs, SWALR at swa_lr,
     update_bn before evaluation; see docs/ARCHITECTURE.md).

@@ -8,7 +8,10 @@ With u = b1*m + (1-b1)*g and a partition of the parameters into groups l::
     m    = b2*m + (1-b2)*g
 
 OrtSepNorm first removes from u_l its component along the group's weights (taken before the
-weight decay): ``u_l -= <u_l, w_l> / ||w_l||^2 * w_l`` (skipped where ||w_l|| = 0).
+weight decay): ``u_l -= <u_l, w_l> / ||w_l||^2 * w_l`` (skipped where ||w_l|| = 0). A projected
+norm at or below sqrt(eps) of the parameters' float type times the unprojected one counts as
+zero: u_l was parallel to w_l up to rounding (always so for a one-element group), and normalizing
+that residue would make a full-size step in a random direction where exact arithmetic gives none.
 
 ``norm`` picks the partition: ``element`` (each entry; SepNorm then is Lion exactly),
 ``tensor`` (each parameter tensor), ``group`` (each torch param_group, or all param_groups that share
@@ -53,12 +56,16 @@ def normalized_scales(
 
     ``ids`` maps tensor i to its segment (None: one segment per tensor), ``sqrt_sizes`` holds
     sqrt(|l|) per segment. With ``orthogonal`` the updates are first projected (in place) onto the
-    complement of the segment's weights. Scalars are device tensors; nothing syncs with the host.
+    complement of the segment's weights; a projected norm <= sqrt(eps) (of the float type) times
+    the unprojected one gives a zero scale. Scalars are device tensors; nothing syncs with the host.
     """
     device = sqrt_sizes.device
     n_seg = sqrt_sizes.numel()
     sqrt_sizes = sqrt_sizes.to(torch.promote_types(params[0].dtype, torch.float32))
+    floor = torch.zeros((), dtype=sqrt_sizes.dtype, device=device)
     if orthogonal:
+        unprojected = _segment_sum(_norms(updates, device).square(), ids, n_seg).sqrt()
+        floor = unprojected * torch.finfo(params[0].dtype).eps ** 0.5
         dots = torch.stack(
             [torch.dot(u.reshape(-1), p.reshape(-1)).to(device, sqrt_sizes.dtype)
              for u, p in zip(updates, params)]
@@ -69,7 +76,7 @@ def normalized_scales(
         coef = coef if ids is None else coef[ids]
         torch._foreach_addcmul_(updates, params, list(coef.unbind(0)), value=-1.0)
     norm = _segment_sum(_norms(updates, device).square(), ids, n_seg).sqrt()
-    scale = torch.where(norm > 0, sqrt_sizes / norm, 0.0)
+    scale = torch.where(norm > floor, sqrt_sizes / norm, 0.0)
     scale = scale if ids is None else scale[ids]
     return list(scale.unbind(0))
 

@@ -19,17 +19,17 @@ Overrides (a study YAML's per-optimizer ``search_space:`` mapping), validated by
     batch_size: {choices: [64, 128]}           # a set of values
     groups: {choices: [layer, block]}
     beta2: 0.99                                # a constant
-    base: adamw                                # lookahead / swa only: the wrapped optimizer
+    base: adamw                                # lookahead(_paper) / swa only: the wrapped optimizer
                                                # (its own space replaces the default base's)
 
 A bare list (``lr: [1e-4, 1e-2]``) is refused as ambiguous. Unknown optimizers or names,
 inverted ranges, empty choices, non-positive log bounds and out-of-domain values (beta >= 1,
-groups not in {element, tensor, layer, block, global}, ...) each raise one ``ValueError`` line
+groups outside the optimizer's partitions, ...) each raise one ``ValueError`` line
 naming the optimizer, the hyperparameter and the value.
 """
 
 from .dims import Categorical, Constant, Dim, Float, Int, LogOrZero, covers
-from .points import default_point, paper_point
+from .points import default_point, paper_build, paper_point
 from .sampling import define_by_run, describe, inclusion_gaps, space, validate_overrides
 from .spaces import ACCEPTED, GROUPINGS, RUNNER_KEYS, accepted, names
 
@@ -50,6 +50,7 @@ __all__ = [
     "describe",
     "inclusion_gaps",
     "names",
+    "paper_build",
     "paper_point",
     "space",
     "validate_overrides",

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .dims import Categorical, Constant, Dim, Float, Int, LogOrZero, is_number
-from .spaces import BASES, GROUPINGS, WRAPPERS, base_space, check_optimizer
+from .spaces import BASES, GROUP_DOMAINS, WRAPPERS, base_space, check_optimizer
 
 _INF = math.inf
 # name -> (low, low included, high, high included, integer): the values that make sense at all.
@@ -68,8 +68,7 @@ def _check_value(optimizer: str, name: str, v: Any) -> None:
         if not isinstance(v, bool):
             raise _fail(optimizer, name, f"{v!r} is not true/false")
     elif name == "groups":
-        space = base_space(optimizer)
-        allowed = space["groups"].choices if "groups" in space else GROUPINGS
+        allowed = GROUP_DOMAINS.get(optimizer, GROUP_DOMAINS["sepnorm"])
         if v not in allowed:
             raise _fail(optimizer, name, f"{v!r} is not one of {', '.join(allowed)}")
 
@@ -168,7 +167,7 @@ def resolve(optimizer: str, overrides: Mapping[str, Any] | None = None) -> dict[
     if "base" in overrides:
         base = overrides["base"]
         if optimizer not in WRAPPERS:
-            raise _fail(optimizer, "base", "only lookahead and swa take a base optimizer")
+            raise _fail(optimizer, "base", f"only {', '.join(WRAPPERS)} take a base optimizer")
         if not isinstance(base, str) or base not in BASES:
             raise _fail(optimizer, "base", f"{base!r} is not one of {', '.join(BASES)}")
     space = base_space(optimizer, base)

@@ -12,8 +12,9 @@ authors' released defaults otherwise, batch_size 128, wd_exempt False.
 - ThermoLion: the reference code's defaults (lr 1e-3, betas (0.9, 0.99), c 2, boost 0.5,
   temp_decay 0.99, wd 0.01, eps 1e-8).
 - SWATS: starts as Adam with Adam's defaults (Keskar & Socher 2017), nesterov off.
-- Lookahead: k 5, alpha 0.5 around Adam (Zhang et al. 2019). SWA: torch SGD's defaults, averaging
-  over the last 25% of the epochs (Izmailov et al. 2018) at swa_lr = lr.
+- Lookahead: k 5, alpha 0.5 around Adam (Zhang et al. 2019); lookahead_paper (the ThermoLion
+  notebook's variant) the same. SWA: torch SGD's defaults, averaging over the last 25% of the
+  epochs (Izmailov et al. 2018) at swa_lr = lr.
 - Muon: Jordan's SingleDeviceMuonWithAuxAdam example: muon_lr 0.02, momentum 0.95, the AdamW
   part at lr 3e-4, betas (0.9, 0.95), weight_decay 0.01.
 - muadam_paper: the ThermoLion notebook's MuAdam class defaults (Adam's, wd 0).
@@ -25,7 +26,10 @@ Paper points:
   at lr 1e-2 with swa_lr 0.01 and averaging in epochs 7-12 of 12 (``ep > 5``, so swa_start = 0.5:
   the first averaged epoch has 0-based index swa_start * epochs), Lookahead(Adam, k 5, alpha 0.5),
   SWATS and MuAdam with their class defaults, everything else torch defaults; batch 1024. The
-  paper is vision only: no point for glue tasks or for optimizers it did not run.
+  paper is vision only: no point for glue tasks or for optimizers it did not run. Its Lookahead
+  row is the notebook's own class (slow copy after the first fast step of a cycle), so the paper
+  phase of the ``lookahead`` cell builds ``lookahead_paper`` (``paper_build``); every other phase
+  of that cell is Zhang et al.'s Lookahead.
 - ``sepnorm``: Appendix D, Table 5 (ResNet-50 trained from scratch at batch 256, the setting
   closest to this study's from-scratch vision nets): AdamW lr 7.5e-4, wd 0.1, betas (0.9, 0.999);
   Lion and SepNorm (groups = layer) lr 7.5e-5, wd 1, betas (0.9, 0.99). Tables 6-7 (ViT / Mixer
@@ -60,6 +64,7 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
     "thermolion": _p(1e-3, 1e-2, **_LION, c=2.0, boost=0.5, temp_decay=0.99, eps=1e-8),
     "swats": _p(1e-3, 0.0, **_ADAM, nesterov=False),
     "lookahead": _p(1e-3, 0.0, base="adam", k=5, alpha=0.5, **_ADAM),
+    "lookahead_paper": _p(1e-3, 0.0, base="adam", k=5, alpha=0.5, **_ADAM),
     "swa": _p(1e-3, 0.0, base="sgd", swa_start=0.75, swa_lr=1e-3, **_SGD),
     "muon": _p(3e-4, 1e-2, muon_lr=0.02, momentum=0.95, beta1=0.9, beta2=0.95),
     "muadam_paper": _p(1e-3, 0.0, **_ADAM),
@@ -73,6 +78,7 @@ _THERMOLION_PAPER: dict[str, dict[str, Any]] = {
     "thermolion": _p(1e-3, 1e-2, **_LION, c=2.0, boost=0.5, temp_decay=0.99, eps=1e-8),
     "swats": _p(1e-3, 0.0, **_ADAM, nesterov=False),
     "lookahead": _p(1e-3, 0.0, base="adam", k=5, alpha=0.5, **_ADAM),
+    "lookahead_paper": _p(1e-3, 0.0, base="adam", k=5, alpha=0.5, **_ADAM),
     "swa": _p(1e-2, 0.0, base="sgd", swa_start=0.5, swa_lr=1e-2, **_SGD),
     "muadam_paper": _p(1e-3, 0.0, **_ADAM),
 }
@@ -84,6 +90,8 @@ _SEPNORM_PAPER_VISION: dict[str, dict[str, Any]] = {
 }
 
 _PAPERS = {"thermolion": (_THERMOLION_PAPER, 1024), "sepnorm": (_SEPNORM_PAPER_VISION, 256)}
+# The paper's own implementation where it differs from the cell's optimizer (same hyperparameters).
+_PAPER_BUILDS = {"thermolion": {"lookahead": "lookahead_paper"}}
 
 
 def default_point(optimizer: str) -> dict[str, Any]:
@@ -106,3 +114,15 @@ def paper_point(optimizer: str, paper: str, task: str | None = None) -> dict[str
     table, batch_size = _PAPERS[paper]
     point = table.get(optimizer)
     return None if point is None else {**point, "batch_size": batch_size}
+
+
+def paper_build(optimizer: str, paper: str) -> str:
+    """The registry name that runs ``optimizer``'s paper point as ``paper`` ran it (usually itself).
+
+    The records keep the cell's name; only what the runner builds differs (ThermoLion's Lookahead
+    row: ``lookahead_paper``, the notebook's class).
+    """
+    check_optimizer(optimizer)
+    if paper not in _PAPERS:
+        raise ValueError(f"unknown paper {paper!r}; known: {', '.join(_PAPERS)}")
+    return _PAPER_BUILDS.get(paper, {}).get(optimizer, optimizer)

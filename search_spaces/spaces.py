@@ -15,8 +15,9 @@ fine-tuning alike, i.e. they span the values the literature uses in both setting
 - SGD lr (and SWA's swa_lr), log-uniform [1e-4, 1]: torch's 1e-3, ThermoLion's SWA 1e-2 and the
   usual 0.1 for CIFAR ResNets. Muon's muon_lr, log-uniform [1e-3, 0.1] around Jordan's 0.02.
 - weight_decay: "0 or log-uniform" (see dims.LogOrZero), by how the decay enters the update:
-  coupled L2 (torch's adam, rmsprop, sgd) [1e-6, 1e-2]; decoupled and multiplied by an Adam-type
-  lr (adamw, swats, muon, muadam_paper) [1e-4, 1] (torch 0.01, App. D 0.1-0.3); decoupled with a
+  coupled L2 (torch's adam, rmsprop, sgd, and swats, which adds it to the gradient as torch's Adam
+  and Keskar & Socher's Adam phase do) [1e-6, 1e-2]; decoupled and multiplied by an Adam-type
+  lr (adamw, muon, muadam_paper) [1e-4, 1] (torch 0.01, App. D 0.1-0.3); decoupled with a
   sign-type lr [1e-3, 10], 10x the AdamW range as the Lion paper advises (App. D 0.3-5; ThermoLion
   0.01).
 - beta1 uniform [0.8, 0.99]; beta2 in {0.95, 0.98, 0.99, 0.999} (Adam's 0.999, Lion's 0.99, the
@@ -28,15 +29,19 @@ fine-tuning alike, i.e. they span the values the literature uses in both setting
 - ThermoLion: c log-uniform [0.25, 8] around the reference 2.0, boost uniform [0, 2] around 0.5,
   temp_decay in {0, 0.9, 0.99, 0.999} (0 = never any noise; 0.99 stops the noise after ~460
   steps, 0.999 after ~4600).
-- SepNorm: groups in {element, tensor, layer, block, global}; OrtSepNorm without ``element``
-  (projecting a one-element group on its own weight leaves a zero update).
+- SepNorm and OrtSepNorm: groups in {tensor, layer, block}, the family's own partitions. ``element``
+  (SepNorm = Lion) and ``global`` (= NormGD) are the cells lion and normgd: searching them here
+  would make a tuned "SepNorm" the best of a family at a fifth of the budget per member. The
+  records' ``hp_groups`` says which partition won. An override may still pin element or global
+  (OrtSepNorm: not element, whose projection on a one-element group leaves a zero update).
 - Lookahead (Zhang et al. 2019: k in {5, 10}, alpha in {0.5, 0.8} all work): k int [2, 20],
-  alpha uniform [0.2, 0.9]. SWA (Izmailov et al. 2018 average the last 25%): swa_start uniform
+  alpha uniform [0.2, 0.9]; lookahead_paper (the ThermoLion notebook's variant) the same. SWA (Izmailov et al. 2018 average the last 25%): swa_start uniform
   [0.25, 0.9] (fraction of the epochs before averaging starts).
 
 Inclusion (Choi et al. 2019): Adam and AdamW share every range but weight_decay and both reach
-weight_decay = 0, where they are the same optimizer; SepNorm with groups=element is Lion and with
-groups=global is NormGD, and shares their ranges. tests/test_search_spaces.py checks all three.
+weight_decay = 0, where they are the same optimizer; SepNorm shares every range with Lion and
+NormGD, and pinned (by an override) to groups=element is Lion, to groups=global NormGD; its own
+search does not reach them. tests/test_search_spaces.py checks all three.
 """
 
 from __future__ import annotations
@@ -46,6 +51,9 @@ from types import MappingProxyType
 from .dims import Categorical, Constant, Dim, Float, Int, LogOrZero
 
 GROUPINGS = ("element", "tensor", "layer", "block", "global")
+SEPNORM_GROUPINGS = ("tensor", "layer", "block")  # searched; element = lion, global = normgd
+#: The groups each optimizer accepts (what an override may pin), beyond the searched ones.
+GROUP_DOMAINS = {"sepnorm": GROUPINGS, "ortsepnorm": GROUPINGS[1:]}
 BATCH_SIZES = (64, 128, 256, 512, 1024)
 
 ADAM_LR = Float(1e-5, 3e-2, log=True)
@@ -78,13 +86,13 @@ _PLAIN: dict[str, dict[str, Dim]] = {
     "sgd": _space(SGD_LR, COUPLED_WD, momentum=MOMENTUM, nesterov=BOOL),
     "lion": _space(SIGN_LR, SIGN_WD, **_SIGN),
     "normgd": _space(SIGN_LR, SIGN_WD, **_SIGN),
-    "sepnorm": _space(SIGN_LR, SIGN_WD, **_SIGN, groups=Categorical(GROUPINGS)),
-    "ortsepnorm": _space(SIGN_LR, SIGN_WD, **_SIGN, groups=Categorical(GROUPINGS[1:])),
+    "sepnorm": _space(SIGN_LR, SIGN_WD, **_SIGN, groups=Categorical(SEPNORM_GROUPINGS)),
+    "ortsepnorm": _space(SIGN_LR, SIGN_WD, **_SIGN, groups=Categorical(SEPNORM_GROUPINGS)),
     "thermolion": _space(
         SIGN_LR, SIGN_WD, **_SIGN, c=Float(0.25, 8.0, log=True), boost=Float(0.0, 2.0),
         temp_decay=Categorical((0.0, 0.9, 0.99, 0.999)), eps=EPS,
     ),
-    "swats": _space(ADAM_LR, DECOUPLED_WD, beta1=BETA1, beta2=BETA2, eps=EPS, nesterov=BOOL),
+    "swats": _space(ADAM_LR, COUPLED_WD, beta1=BETA1, beta2=BETA2, eps=EPS, nesterov=BOOL),
     "muon": _space(
         ADAM_LR, DECOUPLED_WD, muon_lr=MUON_LR, momentum=Float(0.8, 0.99), beta1=BETA1,
         beta2=BETA2,
@@ -95,12 +103,13 @@ _PLAIN: dict[str, dict[str, Dim]] = {
 #: Wrappers: their own dimensions, added to the space of their inner (``base``) optimizer.
 WRAPPERS: dict[str, tuple[str, dict[str, Dim]]] = {
     "lookahead": ("adam", {"k": Int(2, 20), "alpha": Float(0.2, 0.9)}),
+    "lookahead_paper": ("adam", {"k": Int(2, 20), "alpha": Float(0.2, 0.9)}),
     "swa": ("sgd", {"swa_start": Float(0.25, 0.9), "swa_lr": SGD_LR}),
 }
 
 #: Every optimizer with a space, baselines first.
 _ORDER = ("adam", "adamw", "rmsprop", "sgd", "lion", "normgd", "sepnorm", "ortsepnorm",
-          "thermolion", "swats", "lookahead", "swa", "muon", "muadam_paper")
+          "thermolion", "swats", "lookahead", "lookahead_paper", "swa", "muon", "muadam_paper")
 
 #: Optimizers a wrapper may wrap (its ``base``).
 BASES = tuple(_PLAIN)
@@ -124,6 +133,7 @@ _ARCH_EXTRA = {  # docs/ARCHITECTURE.md "Hyperparameter names", besides lr/weigh
 }
 _WRAPPER_EXTRA = {
     "lookahead": {"base", "k", "alpha"},
+    "lookahead_paper": {"base", "k", "alpha"},
     "swa": {"base", "momentum", "swa_start", "swa_lr"},
 }
 

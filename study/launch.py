@@ -73,7 +73,11 @@ def fixed_configs(spec: StudySpec, cells: dict[str, dict], tune_rows: pd.DataFra
             config = {**base, **hps, "phase": phase, "protocol": protocol, "seed": seed, "iid": False,
                       "_hps": sorted(hps)}
             if phase == "paper":
-                config.update(PAPER_BUDGET.get(parse_task(base["task"]).paper, {}))
+                paper = parse_task(base["task"]).paper
+                config.update(PAPER_BUDGET.get(paper, {}))
+                build = search_spaces.paper_build(base["optimizer"], paper)
+                if build != base["optimizer"]:
+                    config["_build"] = build
             config["_trial_id"] = f"{phase}-{base['task']}-{base['optimizer']}-{protocol}-s{seed}"
             out.append(config)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from study.tasks import GLUE_TASKS, THERMOLION_DATASETS
 
 ALL_OPTIMIZERS = [
-    "adamw", "adam", "rmsprop", "sgd", "lion", "swats", "lookahead", "swa", "muon",
+    "adamw", "adam", "rmsprop", "sgd", "lion", "swats", "lookahead", "lookahead_paper", "swa", "muon",
     "muadam_paper", "thermolion", "sepnorm", "ortsepnorm", "normgd",
 ]
 THERMOLION_PAPER_OPTIMIZERS = [

@@ -288,7 +288,7 @@ def test_swats_matches_pytorch_optimizer_where_semantics_agree():
     ref, ref_opt = run(lambda p: po.SWATS(p, lr=1e-2, eps=1e-12, foreach=False), init, seq)
     assert opt.param_groups[0]["phase"] == ref_opt.param_groups[0]["phase"] == "sgd"
     assert opt.param_groups[0]["switch_step"] == 2
-    assert opt.param_groups[0]["lr"] == pytest.approx(ref_opt.param_groups[0]["lr"], rel=1e-6)
+    assert float(opt.param_groups[0]["switch_lr"]) == pytest.approx(ref_opt.param_groups[0]["lr"], rel=1e-6)
     torch.testing.assert_close(ours[0], ref[0], rtol=1e-7, atol=1e-7)
 
 

@@ -20,7 +20,7 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 ALL = [
     "adam", "adamw", "rmsprop", "sgd", "lion", "normgd", "sepnorm", "ortsepnorm", "thermolion",
-    "swats", "lookahead", "swa", "muon", "muadam_paper",
+    "swats", "lookahead", "lookahead_paper", "swa", "muon", "muadam_paper",
 ]
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,7 +52,7 @@ def _architecture_table():
               if p.strip() and not p.strip().startswith("and")}
         for opt in cells[0].split(","):
             table[opt.strip()] = hp | {"lr", "weight_decay", "wd_exempt"}
-    for wrapper, base in (("lookahead", "adam"), ("swa", "sgd")):
+    for wrapper, base in (("lookahead", "adam"), ("lookahead_paper", "adam"), ("swa", "sgd")):
         table[wrapper] |= table[base]
     return table
 
@@ -200,7 +200,7 @@ BAD = [
     ("sepnorm", {"groups": "row"}, "sepnorm.groups: 'row' is not one of"),
     ("ortsepnorm", {"groups": {"choices": ["element"]}}, "ortsepnorm.groups: 'element' is not"),
     ("sgd", {"momentum": 0.0}, "sgd.nesterov: nesterov=true needs momentum > 0"),
-    ("adam", {"base": "sgd"}, "adam.base: only lookahead and swa"),
+    ("adam", {"base": "sgd"}, "adam.base: only lookahead, lookahead_paper, swa"),
     ("lookahead", {"base": "swa"}, "lookahead.base: 'swa' is not one of"),
     ("adam", [("lr", 1e-3)], "overrides for adam must be a mapping"),
     ("adam", {"batch_size": {"choices": [64, 100.5]}}, "adam.batch_size: 100.5 is not an integer"),
@@ -262,8 +262,8 @@ def test_default_points():
 
 def test_thermolion_paper_points():
     ran = {o for o in ALL if ss.paper_point(o, "thermolion") is not None}
-    assert ran == {"adam", "adamw", "rmsprop", "lion", "thermolion", "swats", "lookahead", "swa",
-                   "muadam_paper"}
+    assert ran == {"adam", "adamw", "rmsprop", "lion", "thermolion", "swats", "lookahead",
+                   "lookahead_paper", "swa", "muadam_paper"}
     for opt in ran:
         point = ss.paper_point(opt, "thermolion")
         assert point["batch_size"] == 1024
@@ -275,6 +275,10 @@ def test_thermolion_paper_points():
     assert swa["base"] == "sgd"
     la = ss.paper_point("lookahead", "thermolion")
     assert (la["base"], la["k"], la["alpha"]) == ("adam", 5, 0.5)
+    assert ss.paper_point("lookahead_paper", "thermolion") == la
+    assert ss.paper_build("lookahead", "thermolion") == "lookahead_paper"  # the notebook's class
+    assert ss.paper_build("lookahead", "sepnorm") == "lookahead"
+    assert ss.paper_build("adam", "thermolion") == "adam"
     th = ss.paper_point("thermolion", "thermolion")
     assert (th["beta1"], th["beta2"], th["temp_decay"], th["weight_decay"]) == (0.9, 0.99, 0.99,
                                                                                  0.01)
@@ -301,15 +305,18 @@ def test_inclusion_relations():
     # Choi et al. 2019: at weight_decay = 0 Adam and AdamW are one optimizer; both reach it all.
     assert ss.inclusion_gaps("adamw", "adam", {"weight_decay": 0.0}) == []
     assert ss.inclusion_gaps("adam", "adamw", {"weight_decay": 0.0}) == []
-    # SepNorm with one-element groups is Lion; with one global group it is NormGD.
-    assert ss.inclusion_gaps("sepnorm", "lion", {"groups": "element"}) == []
-    assert ss.inclusion_gaps("sepnorm", "normgd", {"groups": "global"}) == []
+    # SepNorm with one-element groups is Lion, with one global group NormGD: every range is
+    # theirs, and only the partition keeps its search from reaching them (issue 13).
+    assert ss.inclusion_gaps("sepnorm", "lion", {"groups": "element"}) == [
+        "outer groups {tensor, layer, block} excludes 'element'"]
+    assert ss.inclusion_gaps("sepnorm", "normgd", {"groups": "global"}) == [
+        "outer groups {tensor, layer, block} excludes 'global'"]
 
 
 def test_inclusion_check_can_fail():
     assert ss.inclusion_gaps("sepnorm", "lion") == [
         "sepnorm searches groups, which lion lacks; pin it"]
-    assert "outer groups {tensor, layer, block, global} excludes 'element'" in ss.inclusion_gaps(
+    assert "outer groups {tensor, layer, block} excludes 'element'" in ss.inclusion_gaps(
         "ortsepnorm", "lion", {"groups": "element"})
     gaps = ss.inclusion_gaps("lion", "adam")
     assert any(g.startswith("lr: lion") for g in gaps) and "lion has no eps" in gaps
