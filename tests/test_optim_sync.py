@@ -48,6 +48,9 @@ def fill_grads(model: nn.Module, gen_seed: int) -> None:
 
 @pytest.mark.parametrize("name", optim.names())
 def test_step_makes_no_host_sync(name):
+    if name == "swats" and CHECK_DEVICE == "meta":
+        pytest.skip("SWATS reads its switch decision a step late through an asynchronous copy, which "
+                    "meta tensors cannot make; test_optim_fidelity counts its host reads on the CPU")
     torch.manual_seed(0)
     model = small_net().to(CHECK_DEVICE)
     opt = optim.build(name, model, lr=1e-3, weight_decay=0.1)
