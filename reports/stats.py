@@ -6,7 +6,7 @@ used for cells (it covers ~70% at 3 seeds). Array functions work along the last 
 broadcast over leading ones, so a simulated study of thousands of cells is one call.
 
 Sources: Student (1908) t interval; Welch (1947) unequal-variance t; Holm (1979) step-down
-adjustment; Schuirmann (1987) two one-sided tests (TOST); Cohen (1988) power of the t test via the
+adjustment; Benjamini & Hochberg (1995) false discovery rate; Schuirmann (1987) two one-sided tests (TOST); Cohen (1988) power of the t test via the
 noncentral t; Agarwal et al. (2021, "Deep RL at the edge of the statistical precipice", rliable)
 for the IQM, stratified bootstrap and probability of improvement; Dolan & More (2002) performance
 profiles and Dahl et al. (2023, AlgoPerf) for the area under a profile.
@@ -103,6 +103,26 @@ def holm(p):
     ps = np.take_along_axis(p, order, axis=-1)
     rank = np.arange(p.shape[-1])
     adj = np.minimum(1.0, np.maximum.accumulate(np.where(np.isfinite(ps), (m - rank) * ps, -np.inf), axis=-1))
+    out = np.empty_like(p)
+    np.put_along_axis(out, order, adj, axis=-1)
+    return np.where(finite, out, np.nan)
+
+
+def benjamini_hochberg(p):
+    """Benjamini-Hochberg (1995) adjusted p-values along the last axis; NaNs are not tests.
+
+    With the m finite p-values sorted p(1) <= ... <= p(m): adj(i) = min_{j>=i} min(1, m p(j) / j).
+    Rejecting where adj < alpha controls the false discovery rate (the expected share of wrong
+    verdicts among the verdicts given) at alpha, and the family-wise rate when every null is true.
+    """
+    p = np.asarray(p, dtype=float)
+    finite = np.isfinite(p)
+    m = finite.sum(axis=-1, keepdims=True)
+    order = np.argsort(np.where(finite, p, np.inf), axis=-1, kind="stable")
+    ps = np.take_along_axis(p, order, axis=-1)
+    rank = np.arange(1, p.shape[-1] + 1)
+    scaled = np.where(np.isfinite(ps), m * ps / rank, np.inf)
+    adj = np.minimum(1.0, np.flip(np.minimum.accumulate(np.flip(scaled, -1), axis=-1), -1))
     out = np.empty_like(p)
     np.put_along_axis(out, order, adj, axis=-1)
     return np.where(finite, out, np.nan)
