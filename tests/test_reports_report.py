@@ -60,7 +60,15 @@ def test_summary_numbers_match_the_trials_table(report):
     emp = pd.read_csv(files["emp.csv"])
     first = emp[(emp["task"] == "cifar10") & (emp["optimizer"] == "thermolion") & (emp["k"] == 1)]["expected_max"].iloc[0]
     iid = tune["iid"].astype(str).str.lower() == "true"
-    assert first == pytest.approx(np.nanmean(as_scored[iid.to_numpy()]))  # k = 1 is the mean, diverged at chance
+    with_errors = np.where(tune["status"] == "error", tune["chance"], as_scored)[iid.to_numpy()]
+    assert (tune["status"][iid] == "error").any()  # the case the rule is about
+    assert first == pytest.approx(with_errors.mean())  # k = 1 is the mean, diverged and errored at chance
+    assert row["n_iid_errors"] == (tune["status"][iid] == "error").sum()
+    assert row["confirm_val_mean"] == pytest.approx(cell[cell["phase"] == "confirm"]["score"].mean())
+    assert row["selection_gap"] == pytest.approx(row["best_score"] - row["confirm_val_mean"])
+    from scipy import stats as sps
+    half = sps.t.ppf(0.975, len(confirm) - 1) * confirm.std(ddof=1) / np.sqrt(len(confirm))
+    assert row["test_ci_high"] - row["test_mean"] == pytest.approx(half)  # Student t interval
     assert {"task", "optimizer", "k", "expected_max", "band_low", "band_high"} <= set(emp.columns)
 
 
@@ -77,10 +85,10 @@ def test_html_is_self_contained(report):
 def test_claims_in_report(report):
     path, files = report
     c = pd.read_csv(files["claims.csv"]).set_index("claim_id")
-    assert c.loc["thermolion-T1-cifar10-thermolion-adamw", "fair_verdict"] in ("holds", "within noise", "does not hold")
+    assert c.loc["thermolion-T1-cifar10-thermolion-adamw", "fair_verdict"] in ("holds", "inconclusive", "does not hold")
     assert c.loc["sepnorm-T3-glue-cola-sepnorm-adamw", "fair_verdict"] == "not run"
     md = files["report.md"].read_text()
-    assert "thermolion beats adamw on cifar10" in md and "scored on the training data" in md
+    assert "ThermoLion > adamw on cifar10" in md and "Benjamini-Hochberg" in md and "Winner's curse" in md and "scored on the training data" in md
 
 
 def test_report_of_a_study_that_has_not_run_yet(tmp_path):
