@@ -32,7 +32,7 @@ from torch.nn import functional as F
 
 import optim
 
-from . import diagnostics, splits, vision_data
+from . import device as device_info, diagnostics, splits, vision_data
 from .models import MODELS, build_model
 
 RUNNER_KEYS = frozenset({
@@ -206,5 +206,5 @@ def train(config: dict, report: Callable[[dict], None]) -> dict:
         "val_acc": val_acc, "test_acc": test_acc, "train_acc": train_acc, "train_loss": train_loss,
         "steps": step, "epochs_done": epochs_done, "n_train": n,
         "wall_time": time.perf_counter() - t_start,
-        "time_per_step": train_time / max(step, 1),
+        "time_per_step": train_time / max(step, 1), **device_info.describe(device),
     }
