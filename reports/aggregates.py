@@ -1,8 +1,8 @@
 """Across tasks: mean rank, IQM, probability of improvement and performance-profile area with CIs.
 
 Only the tasks every compared optimizer completed count (an average over different task sets
-compares nothing); while fewer than half of the tasks of the most complete optimizer are common,
-the optimizer with the fewest tasks is left out (and named), down to two optimizers. Scores are normalized per task,
+compares nothing); the optimizer with the fewest tasks is left out (and named) as long as that
+raises the number of compared cells (common tasks x optimizers), down to two optimizers. Scores are normalized per task,
 (score - chance) / (best - chance), best = the highest cell mean on that task, so 1 = the task's
 best and 0 = chance. Every interval is a 95% percentile interval over a two-level stratified
 bootstrap (reports.stats.stratified_resample: tasks, then each cell's seeds), following rliable
@@ -26,12 +26,11 @@ def common_cells(scores: pd.DataFrame) -> tuple[list[str], list[str], list[str]]
     ok = scores[np.isfinite(scores["value"].to_numpy(float))]
     done = {o: set(g["task"]) for o, g in ok.groupby("optimizer", sort=False)}
     opts, dropped = list(done), []
-    most = max((len(t) for t in done.values()), default=0)
-    while opts:
-        common = set.intersection(*(done[o] for o in opts))
-        if len(common) >= most / 2 or len(opts) <= 2:
-            break
+    while len(opts) > 2:
         worst = min(opts, key=lambda o: (len(done[o]), o))
+        rest = [o for o in opts if o != worst]
+        if len(set.intersection(*(done[o] for o in rest))) * len(rest) <= len(set.intersection(*(done[o] for o in opts))) * len(opts):
+            break
         opts.remove(worst)
         dropped.append(worst)
     tasks = [t for t in dict.fromkeys(scores["task"]) if opts and t in set.intersection(*(done[o] for o in opts))]

@@ -156,20 +156,32 @@ def _time_rows(a: pd.DataFrame, b: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataF
     return a.assign(v=np.log(a["time"])), b.assign(v=np.log(b["time"])), note
 
 
+def _first_per_seed(seed: np.ndarray, v: np.ndarray) -> dict:
+    """{seed: v} for the first run of each finite seed."""
+    out: dict = {}
+    for k, x in zip(seed.tolist(), v.tolist()):
+        if k == k and k not in out:  # k == k: not NaN
+            out[k] = x
+    return out
+
+
 def compare(a: pd.DataFrame, b: pd.DataFrame, null: float = 0.0) -> dict:
     """Paired t over the seeds both sides ran with a finite v (>= 2 pairs), else Welch t.
 
     Returns test, n_a, n_b, n (pairs, or the smaller side), delta, ci_low, ci_high, p, se, df, sd
     (of the differences, or the pooled per-run SD) and the unpaired (Welch) interval.
     """
-    a, b = a[np.isfinite(a["v"].to_numpy(float))], b[np.isfinite(b["v"].to_numpy(float))]
     va, vb = a["v"].to_numpy(float), b["v"].to_numpy(float)
+    fa, fb = np.isfinite(va), np.isfinite(vb)
+    sa, sb = a["seed"].to_numpy(float)[fa], b["seed"].to_numpy(float)[fb]
+    va, vb = va[fa], vb[fb]
     res = {"n_a": len(va), "n_b": len(vb), "ours": va.mean() if len(va) else np.nan, "ours_baseline": vb.mean() if len(vb) else np.nan}
     w = stats.welch_t(va, vb, null=null)
     res.update(unpaired_ci_low=float(w[1]), unpaired_ci_high=float(w[2]))
-    pairs = pd.merge(a.drop_duplicates("seed")[["seed", "v"]], b.drop_duplicates("seed")[["seed", "v"]], on="seed").dropna()
-    if len(pairs) >= 2:
-        d = pairs["v_x"].to_numpy() - pairs["v_y"].to_numpy()
+    pa, pb = _first_per_seed(sa, va), _first_per_seed(sb, vb)
+    common = [k for k in pa if k in pb]
+    if len(common) >= 2:
+        d = np.array([pa[k] - pb[k] for k in common])
         est, low, high, p, se, df = stats.paired_t(d, null=null)
         res.update(test="paired t", n=len(d), sd=float(d.std(ddof=1)))
     else:
@@ -232,6 +244,7 @@ def claim_verdicts(trials: pd.DataFrame, setting: str, claims: pd.DataFrame | No
     df = pd.DataFrame(out).reindex(columns=["claim_id", "kind", "setting", "protocol", "test", "n_a", "n_b", "n", "ours",
                                             "ours_baseline", "delta", "ci_low", "ci_high", "unpaired_ci_low",
                                             "unpaired_ci_high", "p", "se", "df", "sd", "null", "margin", "note"])
+    df[["n_a", "n_b", "n"]] = df[["n_a", "n_b", "n"]].astype("Int64")
     df["p_adj"] = stats.benjamini_hochberg(df["p"].to_numpy(float))
     df["p_holm"] = stats.holm(df["p"].to_numpy(float))
     m = int(np.isfinite(df["p"]).sum())
@@ -256,16 +269,16 @@ def claim_verdicts(trials: pd.DataFrame, setting: str, claims: pd.DataFrame | No
 
 def _aggregate(df: pd.DataFrame, claims: pd.DataFrame) -> None:
     """Fill the verdict of each `all` claim from its members' verdicts (in place)."""
-    by_id = df.set_index("claim_id")["verdict"]
+    verdicts = dict(zip(df["claim_id"], df["verdict"]))
+    members = dict(zip(claims["claim_id"], claims["members"]))
     for i in np.nonzero((df["kind"] == "all").to_numpy())[0]:
-        patterns = str(claims.loc[claims["claim_id"] == df.at[i, "claim_id"], "members"].iloc[0]).split()
-        ids = [c for c in by_id.index if c != df.at[i, "claim_id"] and any(fnmatch.fnmatchcase(c, p) for p in patterns)]
-        v = by_id[ids]
-        verdict = ("not run" if (v == "not run").all() else "does not hold" if (v == "does not hold").any()
-                   else "holds" if (v == "holds").all() else "inconclusive")
-        counts = v.value_counts()
-        df.loc[i, ["verdict", "test", "n", "note"]] = [verdict, f"all of {len(ids)}", len(ids),
-                                                       ", ".join(f"{counts[k]} {k}" for k in VERDICTS if k in counts)]
+        own = df.at[i, "claim_id"]
+        patterns = str(members[own]).split()
+        v = [verdicts[c] for c in verdicts if c != own and any(fnmatch.fnmatchcase(c, p) for p in patterns)]
+        verdict = ("not run" if all(x == "not run" for x in v) else "does not hold" if "does not hold" in v
+                   else "holds" if all(x == "holds" for x in v) else "inconclusive")
+        df.loc[i, ["verdict", "test", "n", "note"]] = [verdict, f"all of {len(v)}", len(v),
+                                                       ", ".join(f"{v.count(k)} {k}" for k in VERDICTS if k in v)]
 
 
 def check_claims(trials: pd.DataFrame, pub: pd.DataFrame | None = None) -> pd.DataFrame:

@@ -137,10 +137,13 @@ def claims_table(claims: pd.DataFrame) -> pd.DataFrame:
     def verdict(r, s):
         v = r[f"{s}_verdict"]
         if v == "inconclusive" and np.isfinite(r[f"{s}_seeds_needed"]) and r["kind"] in ("beats", "similar"):
-            return f"inconclusive: ~{r[f'{s}_seeds_needed']:.0f} seeds needed to resolve {r['pub_delta']:+.2f}"
-        if v == "inconclusive" and r[f"{s}_seeds_needed"] == np.inf:
-            return "inconclusive: > 1000 seeds needed"
+            v = f"inconclusive: ~{r[f'{s}_seeds_needed']:.0f} seeds needed to resolve {r['pub_delta']:+.2f}"
+        elif v == "inconclusive" and r[f"{s}_seeds_needed"] == np.inf:
+            v = "inconclusive: > 1000 seeds needed"
         note = r[f"{s}_note"] if r["kind"] != "all" and isinstance(r[f"{s}_note"], str) else ""
+        low, high = r[f"{s}_ci_low"], r[f"{s}_ci_high"]
+        if r["kind"] == "beats" and np.isfinite(low) and np.isfinite(high) and not low <= r["pub_delta"] <= high:
+            v += f" (published {r['pub_delta']:+.2f} outside our CI)"
         return f"{v} ({note})" if note else v
 
     return pd.DataFrame({
