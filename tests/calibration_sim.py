@@ -15,18 +15,24 @@ from reports.claims import decide
 
 
 def simulate(seeds: int, reps: int, gap: float = 0.0, tasks: int = 12, optimizers: int = 11, paired: bool = True,
-             mean: float = 70.0, sd: float = 2.0, seed: int = 0) -> dict[str, float]:
+             mean: float = 70.0, sd: float = 2.0, seed: int = 0, null_share: float = 0.0) -> dict[str, float]:
     """Calibration figures of one simulated setting.
 
     coverage: share of cells whose 95% t interval holds the true mean. For each adjustment (bh:
     Benjamini-Hochberg, used for verdicts; holm; raw: none), `<adj>_decided` is the share of claims
     given a verdict other than inconclusive (gap 0: the false-verdict rate; gap > 0: the power) and
-    `<adj>_family` the share of studies with at least one such verdict.
+    `<adj>_family` the share of studies with at least one such verdict. With `null_share` > 0,
+    that share of the baselines is as good as optimizer 0 (the rest `gap` SDs worse), and
+    `<adj>_fdr` is the false discovery rate: the mean over studies of the share of its verdicts
+    given on those true-null claims (0 for a study with no verdict), and `<adj>_power` the share of
+    the other claims (true gaps) given a verdict.
     """
     rng = np.random.default_rng(seed)
     x = rng.normal(mean, sd, (reps, tasks, optimizers, seeds))
-    x[:, :, 0, :] += gap * sd
-    truth = mean + np.where(np.arange(optimizers) == 0, gap * sd, 0.0)
+    equal = np.arange(optimizers) <= round(null_share * (optimizers - 1))  # optimizer 0 and its equals
+    offset = np.where(equal, gap * sd, 0.0)
+    x += offset[:, None]
+    truth = mean + offset
     _, low, high = stats.t_interval(x)
     coverage = float(np.mean((low <= truth) & (truth <= high)))
     a, b = x[:, :, :1, :], x[:, :, 1:, :]
@@ -40,4 +46,8 @@ def simulate(seeds: int, reps: int, gap: float = 0.0, tasks: int = 12, optimizer
         decided = decide("beats", est, p_adj) != "inconclusive"
         out[f"{name}_decided"] = float(decided.mean())  # gap 0: false verdicts; gap > 0: power (all are "holds")
         out[f"{name}_family"] = float(decided.any(axis=1).mean())
+        null = np.broadcast_to(equal[None, 1:], (tasks, optimizers - 1)).ravel()
+        false, given = decided[:, null].sum(axis=1), decided.sum(axis=1)
+        out[f"{name}_fdr"] = float(np.mean(false / np.maximum(given, 1)))  # E[V / R], 0 where R = 0
+        out[f"{name}_power"] = float(decided[:, ~null].mean()) if (~null).any() else np.nan
     return out

@@ -17,6 +17,8 @@ def test_calibration_coverage_false_verdicts_and_power(seeds):
     if seeds == 5:
         alt = simulate(seeds, reps=500, gap=3.0, seed=7)
         assert alt["bh_decided"] >= 0.85  # a 3 SD gap at 5 seeds is found most of the time
+        mixed = simulate(seeds, reps=500, gap=3.0, seed=8, null_share=0.5)  # half the claims true, half null
+        assert mixed["bh_fdr"] <= 0.05 and mixed["bh_power"] >= 0.6
 
 
 def test_t_interval_hand_values_and_small_samples():
