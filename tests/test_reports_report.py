@@ -145,3 +145,25 @@ def test_cell_state(spec, n_tune, n_confirm, expected):
     study = Study(path=None, name="s", spec=spec, phases={}, trials=pd.DataFrame(), history=pd.DataFrame())
     tune, confirm = pd.DataFrame({"x": range(n_tune)}), pd.DataFrame({"x": range(n_confirm)})
     assert _state(study, tune, confirm, pd.concat([tune, confirm])) == expected
+
+
+def test_study_report_cli_writes_the_new_columns_and_verdicts(tmp_path, capsys):
+    from study.cli import main
+
+    path = make_study(tmp_path / "s2", tasks=("cifar10",), optimizers=("adam", "thermolion"), n_trials=8, iid_trials=4,
+                      seeds=3, missing=(), partial=(), history=False)
+    meta = json.loads((path / "study.json").read_text())
+    meta["spec"].update(name="s2", storage=str(tmp_path))  # as launch writes it
+    (path / "study.json").write_text(json.dumps(meta))
+    assert main(["report", str(path)]) == 0
+    claims = pd.read_csv(path / "claims.csv").set_index("claim_id")
+    row = claims.loc["thermolion-T1-cifar10-thermolion-adam"]
+    for setting in ("paper", "fair"):
+        assert row[f"{setting}_verdict"] in ("holds", "does not hold", "inconclusive")
+        assert row[f"{setting}_test"] == "paired t" and row[f"{setting}_n"] == 3
+        assert np.isfinite(row[f"{setting}_p_adj"]) and row[f"{setting}_p_adj"] >= row[f"{setting}_p"]
+    summary = pd.read_csv(path / "summary.csv")
+    assert {"selection_gap", "range_edge", "n_iid_errors", "test_n_diverged"} <= set(summary.columns)
+    ranks = pd.read_csv(path / "ranks.csv")
+    assert {"mean_rank", "iqm", "iqm_ci_low", "profile_area"} <= set(ranks.columns) and len(ranks) == 2
+    assert len(pd.read_csv(path / "poi_ci.csv")) == 2
