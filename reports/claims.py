@@ -254,7 +254,7 @@ def claim_verdicts(trials: pd.DataFrame, setting: str, claims: pd.DataFrame | No
         if sel.any():
             est = np.log(df.loc[sel, "delta"]) if kind == "time" else df.loc[sel, "delta"]
             bound = df.loc[sel, "margin"] if kind == "similar" else df.loc[sel, "null"]
-            df.loc[sel, "verdict"] = decide(kind, est, df.loc[sel, "p_adj"], np.log1p(bound) if kind == "time" else bound)
+            df.loc[sel, "verdict"] = decide(kind, est, df.loc[sel, "p_adj"], bound)
     ran = (df["n_a"] > 0) & (df["n_b"] > 0) & (df["verdict"] == "not run")
     df.loc[ran, "verdict"] = "inconclusive"  # ran, but too few runs for a test
     df["seeds_needed"] = np.nan

@@ -137,3 +137,14 @@ def test_notes_name_the_known_protocol_issues(pub):
     notes = " ".join(claims.notes_for(c[c["paper"] == "thermolion"]))
     assert "training data" in notes and "60 steps" in notes and "Adam variant" in notes and "SWATS" in notes
     assert claims.notes_for(c[(c["paper"] == "sepnorm")]) == claims.PROTOCOL_NOTES["sepnorm"]
+
+
+def test_time_claim_tolerance_is_applied_once():
+    # ratio 1.049: within 5% (holds); a tolerance of log(1 + log(1.05)) ~ 4.9% would call it "does not hold"
+    rows = (_runs("paper", "paper", "thermolion", [80.0] * 3, [50.0] * 3, 0.01049)
+            + _runs("paper", "paper", "adam", [60.0] * 3, [50.0] * 3, 0.01))
+    for r in rows:
+        r["time_per_step"] *= 1 + 0.01 * r["seed"]  # the same per-seed factor on both sides: paired
+    res = claims.claim_verdicts(normalize_trials(pd.DataFrame(rows)), "paper").set_index("claim_id")
+    timing = res.loc["thermolion-T3-cifar10-thermolion-adam"]
+    assert timing["delta"] == pytest.approx(1.049) and timing["verdict"] == "holds"
