@@ -129,7 +129,7 @@ def _setting_rows(trials: pd.DataFrame) -> dict[str, dict[tuple[str, str], tuple
         "task": trials["task"], "optimizer": trials["optimizer"], "phase": trials["phase"], "protocol": trials["protocol"],
         "seed": trials["seed"] if "seed" in trials else np.nan, "value": trials["value"], "test_value": trials["test_value"],
         "time": trials["time_per_step"] if "time_per_step" in trials else np.nan,
-        "batch": trials["hp_batch_size"] if "hp_batch_size" in trials else np.nan,
+        "batch": pd.to_numeric(trials["hp_batch_size"], errors="coerce") if "hp_batch_size" in trials else np.nan,
         "share": trials["device_share"] if "device_share" in trials else np.nan,
     })
     out: dict[str, dict] = {s: {} for s in SETTINGS}

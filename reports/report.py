@@ -174,7 +174,10 @@ def build_blocks(study, summary, claims, ranks, poi, figures: dict, files: dict,
         ("h", 1, f"Optimizer study report: {study.name}"),
         ("p", f"{n_trials} trial rows; cells: {states.get('complete', 0)} complete, {states.get('incomplete', 0)} incomplete, "
               f"{states.get('not run', 0)} not run (budget: {study.spec.get('trials', '?')} trials per cell, of which "
-              f"{study.spec.get('iid_trials', '?')} i.i.d.; {study.spec.get('seeds', '?')} seeds). Phases: {phases}."),
+              f"{study.spec.get('iid_trials', '?')} i.i.d.; {study.spec.get('seeds', '?')} seeds). Phases: {phases}. "
+              f"{int(summary['n_iid_errors'].sum())} errored and {int(summary['n_iid_diverged'].sum())} diverged i.i.d. tune "
+              f"trials are counted at chance in expected max and sensitivity; {int(summary['test_n_diverged'].sum())} confirm "
+              f"runs diverged, {int(summary['test_n_errors'].sum())} errored."),
         ("h", 2, "Headline"),
         ("table", headline(summary, study.trials, relevant_claims(claims, study))),
         ("h", 2, "How to read the numbers"),
@@ -199,9 +202,8 @@ def build_blocks(study, summary, claims, ranks, poi, figures: dict, files: dict,
     curse = winners_curse_table(summary)
     if len(curse):
         blocks.append(("h", 2, "Winner's curse and search ranges"))
-        n_err = int(summary["n_iid_errors"].sum()), int(summary["n_iid_diverged"].sum())
-        blocks.append(("p", f"How optimistic the best tune trial was, per cell. {n_err[0]} errored and {n_err[1]} diverged "
-                            "i.i.d. tune trials were counted at chance in expected max and sensitivity."))
+        blocks.append(("p", "How optimistic the best tune trial was, per cell, and where its best config sits at the edge "
+                            "of the searched range."))
         blocks.append(("table", curse))
     blocks.append(("h", 2, "Do the papers' claims hold?"))
     shown = relevant_claims(claims, study)
