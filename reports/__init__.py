@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from reports import metrics
+from reports.aggregates import aggregate
 from reports.cells import cell_tables
 from reports.claims import check_claims
 from reports.figures import draw_all
@@ -26,7 +27,8 @@ def write_report(study_dir: str | Path, log: Callable[[str], None] = print) -> d
     """Write the report of a (possibly partly finished) study; returns {file name: path}.
 
     Files: report.md, report.html, summary.csv (one row per cell), emp.csv (expected max),
-    importance.csv, claims.csv, ranks.csv, poi.csv, profile.csv, trials.csv (the study's own, listed
+    importance.csv, claims.csv, ranks.csv (mean rank, IQM, profile area with CIs), poi.csv, poi_ci.csv,
+    profile.csv, trials.csv (the study's own, listed
     for completeness) and `figures` (the folder of PNGs the report embeds).
     """
     start = time.perf_counter()
@@ -34,18 +36,19 @@ def write_report(study_dir: str | Path, log: Callable[[str], None] = print) -> d
     out = study.path
     summary, emp, importance = cell_tables(study)
     confirm = study.trials[study.trials["phase"] == "confirm"]
-    scores = confirm[["task", "optimizer", "test_value"]].rename(columns={"test_value": "value"})
-    ranks, poi, profile = metrics.mean_rank_ci(scores), metrics.poi_matrix(scores), metrics.performance_profile(scores)
+    scores = confirm[["task", "optimizer", "test_value", "chance"]].rename(columns={"test_value": "value"})
+    ranks, poi, poi_ci, normalized, overall_note = aggregate(scores)
+    profile = metrics.performance_profile(normalized)
     claims = check_claims(study.trials)
     files: dict[str, Path] = {}
     for name, df in (("summary.csv", summary), ("emp.csv", emp), ("importance.csv", importance), ("claims.csv", claims),
-                     ("ranks.csv", ranks), ("poi.csv", poi.reset_index()), ("profile.csv", profile)):
+                     ("ranks.csv", ranks), ("poi.csv", poi.reset_index()), ("poi_ci.csv", poi_ci), ("profile.csv", profile)):
         df.to_csv(out / name, index=False)
         files[name] = out / name
     if (out / "trials.csv").exists():
         files["trials.csv"] = out / "trials.csv"
     figures = draw_all(study, summary, emp, ranks, poi, profile, out / "figures")
-    blocks = build_blocks(study, summary, claims, ranks, poi, figures, files)
+    blocks = build_blocks(study, summary, claims, ranks, poi, figures, files, overall_note)
     (out / "report.md").write_text(to_markdown(blocks, out))
     (out / "report.html").write_text(to_html(blocks, f"Optimizer study report: {study.name}"))
     n_figures = sum(len(f) for f in figures.values())

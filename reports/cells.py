@@ -2,13 +2,18 @@
 
 Which numbers each summary column holds:
 - best_score: the best validation score of the cell's tune trials;
-- test_*: confirm phase (best tune config on fresh seeds), test score, mean and 95% bootstrap CI;
+- test_*: confirm phase (best tune config on fresh seeds), test score, mean and 95% Student-t CI;
 - default_*: the optimizer's default point under the fair protocol, test score;
 - paper_*: the paper point under the paper protocol, `score` (what that protocol measures, e.g.
   accuracy on the training images for ThermoLion's); paper_fair_*: the paper point under the fair
   protocol, test score;
 - iid_within_1/5, iid_iqr: sensitivity over the i.i.d. tune trials (see metrics.sensitivity).
-Diverged trials are at the task's chance score everywhere; errored trials are counted only.
+- selection_gap = best_score - confirm_val_mean (the winner's curse: how optimistic picking the best
+  of many tune trials was), val_test_gap = confirm_val_mean - test_mean;
+- range_edge: hyperparameters whose best value sits at the edge of the searched range.
+Diverged trials are at the task's chance score everywhere; errored i.i.d. tune trials count at
+chance in expected max and sensitivity (an optimizer that crashes in part of its space must not
+look better for it), and are left out of best_score and the phase means.
 """
 from __future__ import annotations
 
@@ -17,8 +22,8 @@ import json
 import numpy as np
 import pandas as pd
 
-from reports import metrics
-from reports.importance import param_importances
+from reports import metrics, stats
+from reports.importance import MIN_TRIALS, param_importances
 from reports.load import Study, spec_names
 
 SUMMARY_COLUMNS = [
@@ -29,7 +34,10 @@ SUMMARY_COLUMNS = [
     "paper_n", "paper_mean", "paper_ci_low", "paper_ci_high",
     "paper_fair_n", "paper_fair_mean", "paper_fair_ci_low", "paper_fair_ci_high",
     "iid_within_1", "iid_within_5", "iid_iqr", "top_hparams", "time_per_step",
+    "n_iid_errors", "n_iid_diverged", "test_n_diverged", "test_n_errors", "confirm_val_mean", "selection_gap",
+    "val_test_gap", "range_edge",
 ]
+EDGE_SHARE = 0.05  # a best value in the outer 5% of a searched range (log scale where log) is at its edge
 
 
 def _jsonable(v):
@@ -42,9 +50,30 @@ def _best_config(row: pd.Series) -> str:
 
 
 def _ci(prefix: str, values: pd.Series) -> dict:
-    mean, low, high = metrics.bootstrap_ci(values)
+    mean, low, high = (float(v) for v in stats.t_interval(values.to_numpy(dtype=float)))
     return {f"{prefix}_n": int(np.isfinite(values.to_numpy(dtype=float)).sum()), f"{prefix}_mean": mean,
             f"{prefix}_ci_low": low, f"{prefix}_ci_high": high}
+
+
+def range_edges(tune: pd.DataFrame, best: pd.Series) -> str:
+    """Numeric hyperparameters whose best value sits at the edge of the range the tune trials
+    searched (observed min..max, log scale when positive and spanning > 20x): 'lr (high), ...'.
+
+    Such a cell's search range was too narrow for that optimizer, so the comparison is not fair to it.
+    """
+    edges = []
+    for col in [c for c in tune.columns if c.startswith("hp_")]:
+        x = pd.to_numeric(tune[col], errors="coerce").dropna().to_numpy(float)
+        v = pd.to_numeric(pd.Series([best.get(col)]), errors="coerce").iloc[0]
+        if np.unique(x).size <= 8 or not np.isfinite(v):
+            continue
+        lo, hi = x.min(), x.max()
+        if lo > 0 and hi / lo > 20:
+            x, v, lo, hi = np.log(x), np.log(v), np.log(lo), np.log(hi)
+        side = "low" if v <= lo + EDGE_SHARE * (hi - lo) else "high" if v >= hi - EDGE_SHARE * (hi - lo) else ""
+        if side:
+            edges.append(f"{col[3:]} ({side})")
+    return ", ".join(edges)
 
 
 def _state(study: Study, tune: pd.DataFrame, confirm: pd.DataFrame, rows: pd.DataFrame) -> str:
@@ -68,10 +97,11 @@ def cell_summary(study: Study, task: str, opt: str, rows: pd.DataFrame) -> tuple
     paper = rows[(phase == "paper") & (protocol == "paper")]
     paper_fair = rows[(phase == "paper") & (protocol == "fair")]
     iid = tune[tune["iid"].to_numpy(dtype=bool)]
+    iid_scores = pd.Series(np.where(iid["status"] == "error", iid["chance"], iid["value"]), index=iid.index)  # errors at chance
     n = len(tune)
     status = tune["status"]
     out = {"task": task, "optimizer": opt, "state": _state(study, tune, confirm, rows), "n_trials": n,
-           "n_planned": study.spec.get("trials", np.nan), "n_iid": int(np.isfinite(iid["value"].to_numpy(dtype=float)).sum()),
+           "n_planned": study.spec.get("trials", np.nan), "n_iid": int(np.isfinite(iid_scores.to_numpy(dtype=float)).sum()),
            "n_ok": int((status == "ok").sum()), "n_diverged": int((status == "diverged").sum()),
            "n_errors": int((status == "error").sum()),
            "chance": float(rows["chance"].median()) if len(rows) else np.nan}
@@ -80,20 +110,28 @@ def cell_summary(study: Study, task: str, opt: str, rows: pd.DataFrame) -> tuple
     scored = tune[np.isfinite(tune["value"].to_numpy(dtype=float))]
     if len(scored):
         best = scored.loc[scored["value"].idxmax()]
-        out.update(best_score=float(best["value"]), best_trial_id=str(best["trial_id"]), best_config=_best_config(best))
+        out.update(best_score=float(best["value"]), best_trial_id=str(best["trial_id"]), best_config=_best_config(best),
+                   range_edge=range_edges(tune, best))
     else:
-        out.update(best_score=np.nan, best_trial_id="", best_config="")
+        out.update(best_score=np.nan, best_trial_id="", best_config="", range_edge="")
     out.update(_ci("test", confirm["test_value"]))
     out["test_std"] = float(confirm["test_value"].std()) if out["test_n"] > 1 else np.nan
     out.update(_ci("default", default["test_value"]))
     out.update(_ci("paper", paper["value"]))
     out.update(_ci("paper_fair", paper_fair["test_value"]))
-    sens = metrics.sensitivity(iid["value"], out["best_score"])
+    out.update(n_iid_errors=int((iid["status"] == "error").sum()), n_iid_diverged=int((iid["status"] == "diverged").sum()),
+               test_n_diverged=int((confirm["status"] == "diverged").sum()), test_n_errors=int((confirm["status"] == "error").sum()))
+    out["confirm_val_mean"] = float(confirm["value"].mean()) if confirm["value"].notna().any() else np.nan
+    out["selection_gap"] = out["best_score"] - out["confirm_val_mean"]  # winner's curse: best tune val vs its re-runs
+    out["val_test_gap"] = out["confirm_val_mean"] - out["test_mean"]
+    sens = metrics.sensitivity(iid_scores, out["best_score"])
     out.update(iid_within_1=sens["within_1"], iid_within_5=sens["within_5"], iid_iqr=sens["iqr"])
     imp = param_importances(tune) if len(tune) else {}
-    out["top_hparams"] = ", ".join(f"{k} {v:.2f}" for k, v in list(imp.items())[:3])
+    n_scored = int(np.isfinite(tune["value"].to_numpy(dtype=float)).sum())
+    out["top_hparams"] = (", ".join(f"{k} {v:.2f}" for k, v in list(imp.items())[:3]) if imp
+                          else f"not enough trials ({n_scored} < {MIN_TRIALS})" if 0 < n_scored < MIN_TRIALS else "")
     out["time_per_step"] = float(rows["time_per_step"].median()) if "time_per_step" in rows and len(rows) else np.nan
-    curve, low, high = metrics.expected_max_band(iid["value"])
+    curve, low, high = metrics.expected_max_band(iid_scores)
     emp = pd.DataFrame({"task": task, "optimizer": opt, "k": np.arange(1, len(curve) + 1), "expected_max": curve,
                         "band_low": low, "band_high": high, "n_iid": len(curve)})
     return out, emp, imp

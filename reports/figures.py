@@ -288,7 +288,7 @@ def profile_figure(profile: pd.DataFrame, colors) -> Figure | None:
     fig, (ax,) = _fig(legend=True)
     for opt, grp in profile.groupby("optimizer", sort=False):
         ax.step(grp["tau"], grp["share"], where="post", color=colors[opt], label=opt)
-    ax.set(xlabel="tau: points below the task's best", ylabel="share of tasks within tau", ylim=(-0.02, 1.02),
+    ax.set(xlabel="tau: normalized score below the task's best (1 = best, 0 = chance)", ylabel="share of tasks within tau", ylim=(-0.02, 1.02),
            title="Performance profile (confirm test means)")
     _legend(ax)
     return fig

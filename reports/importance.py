@@ -3,7 +3,10 @@
 The tune rows are turned into an in-memory Optuna study (optuna.trial.create_trial) with
 distributions inferred from the `hp_*` columns: text / bool columns and numeric ones with at most
 MAX_CHOICES distinct values are categorical; other numeric ones are float, log-scaled when
-positive and spanning more than a factor of 20. No training is run and no storage is touched.
+positive and spanning more than a factor of 20 (so log-searched lr and weight decay are judged on
+a log scale). Importances are computed only from MIN_TRIALS scored trials on (PED-ANOVA's top
+TARGET_QUANTILE then holds >= 10 trials); below that the report says "not enough trials". No
+training is run and no storage is touched.
 """
 from __future__ import annotations
 
@@ -15,7 +18,8 @@ import pandas as pd
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution
 
 MAX_CHOICES = 8
-MIN_TRIALS = 10  # PED-ANOVA compares the top 10% with all trials: fewer rows give nothing useful
+TARGET_QUANTILE = 0.2  # PED-ANOVA compares the top 20% of trials with all of them
+MIN_TRIALS = 50  # so that the top group holds at least 10 trials; with fewer, importances are noise
 MAX_TRIALS = 100  # a fixed-seed sample beyond this: Optuna copies each trial into its storage (~1 ms each)
 
 
@@ -64,6 +68,6 @@ def param_importances(rows: pd.DataFrame) -> dict[str, float]:
         study.add_trials(trials)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # ExperimentalWarning and degenerate-KDE warnings
-            return optuna.importance.get_param_importances(study, evaluator=optuna.importance.PedAnovaImportanceEvaluator())
+            return optuna.importance.get_param_importances(study, evaluator=optuna.importance.PedAnovaImportanceEvaluator(target_quantile=TARGET_QUANTILE))
     finally:
         optuna.logging.set_verbosity(verbosity)

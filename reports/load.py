@@ -74,7 +74,7 @@ def normalize_trials(df: pd.DataFrame, where: str = "trials.csv") -> pd.DataFram
     _check_values(df, "status", STATUSES, where)
     _check_values(df, "protocol", PROTOCOLS, where)
     df["iid"] = _as_bool(df["iid"]) if "iid" in df else False
-    for col in ("score", "test_score", "seed", "train_loss", "steps", "wall_time", "time_per_step", "epochs_done"):
+    for col in ("score", "test_score", "seed", "train_loss", "steps", "wall_time", "time_per_step", "epochs_done", "device_share"):
         if col in df:
             df[col] = pd.to_numeric(df[col], errors="coerce")
     df["chance"] = _chance_per_row(df)

@@ -32,7 +32,7 @@ from torch.nn import functional as F
 
 import optim
 
-from . import diagnostics, splits, vision_data
+from . import device as device_info, diagnostics, splits, vision_data
 from .models import MODELS, build_model
 
 RUNNER_KEYS = frozenset({
@@ -219,5 +219,5 @@ def train(config: dict, report: Callable[[dict], None]) -> dict:
         "wall_time": wall_time, "time_per_step": train_time / max(step, 1),
         # where the wall time went: data load + transfer, the training loop, evaluations, the rest
         "data_time": data_time, "train_time": train_time, "eval_time": eval_time,
-        "setup_time": wall_time - data_time - train_time - eval_time,
+        "setup_time": wall_time - data_time - train_time - eval_time, **device_info.describe(device),
     }

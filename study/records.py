@@ -14,9 +14,12 @@ import pandas as pd
 TRIAL_COLUMNS = [
     "trial_id", "phase", "task", "optimizer", "protocol", "seed", "status", "score", "test_score",
     "chance", "iid", "train_loss", "steps", "wall_time", "time_per_step", "epochs_done", "error",
+    "device_name", "device_kind", "device_share",
 ]
 PHASE_FILES = ("tune", "fixed")  # one Tuner each; `fixed` holds the confirm, default and paper phases
-RESULT_KEYS = ("score", "test_score", "chance", "train_loss", "steps", "wall_time", "time_per_step", "epochs_done")
+RESULT_KEYS = ("score", "test_score", "chance", "train_loss", "steps", "wall_time", "time_per_step", "epochs_done",
+               "device_share")
+TEXT_KEYS = ("device_name", "device_kind")
 # Keys Ray adds to every result, and the adapter's own flags: not part of the per-epoch history.
 RAY_KEYS = {
     "timestamp", "time_this_iter_s", "time_total_s", "training_iteration", "pid", "node_ip",
@@ -53,6 +56,8 @@ def trial_row(trial_id: str, config: dict, metrics: dict, error) -> dict:
         if key not in row:
             value = metrics.get(key) if finished else None
             row[key] = value if isinstance(value, (int, float)) else math.nan
+    for key in TEXT_KEYS:
+        row[key] = str(metrics.get(key, "")) if finished else ""
     for name in config.get("_hps", ()):
         row[f"hp_{name}"] = config.get(name)
     return row

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import os
 import random
 import shutil
 import tempfile
@@ -53,6 +54,15 @@ def _clean(metrics: dict, chance: float) -> dict:
     return out
 
 
+def device_share(assigned: dict, cpus_on_node: int) -> int:
+    """At most how many trials the scheduler can place on this trial's device at once: 1/GPU share
+    on a GPU (1 for a whole GPU or more), else the node's CPUs over this trial's CPUs."""
+    gpu = float(assigned.get("GPU", 0.0))
+    if gpu > 0:
+        return 1 if gpu >= 1 else int(1 / gpu + 1e-9)
+    return max(1, int(cpus_on_node // max(1.0, float(assigned.get("CPU", 1.0)))))
+
+
 def run_trial(config: dict) -> None:
     """Ray Tune function trainable: run one trial of any task."""
     context = tune.get_context()
@@ -83,7 +93,10 @@ def run_trial(config: dict) -> None:
 
         result = runner.train(run_config, report)
         chance = float(result.get("chance", chance))
-        final = {**result, "final": True}
+        import ray
+
+        share = device_share(ray.get_runtime_context().get_assigned_resources(), os.cpu_count() or 1)
+        final = {**result, "device_share": share, "final": True}
         if final.get("status") != "ok":
             final["score"] = chance
         tune.report(_clean(final, chance))

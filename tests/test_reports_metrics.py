@@ -43,60 +43,36 @@ def test_expected_max_band_brackets_curve():
     assert curve.size == 0
 
 
-def test_bootstrap_ci_coverage_on_normal_mean():
-    rng = np.random.default_rng(0)
-    reps, hits = 200, 0
-    for i in range(reps):
-        _, low, high = metrics.bootstrap_ci(rng.normal(10.0, 2.0, 30), seed=i)
-        hits += low <= 10.0 <= high
-    assert 0.88 <= hits / reps <= 0.99  # percentile bootstrap, n = 30: nominal 95%, a little under
-
-
-def test_bootstrap_ci_small_and_degenerate_samples():
-    assert np.isnan(metrics.bootstrap_ci([])[0])
-    mean, low, high = metrics.bootstrap_ci([3.0, np.nan])
-    assert mean == 3.0 and np.isnan(low) and np.isnan(high)
-    assert metrics.bootstrap_ci([2.0, 2.0, 2.0]) == (2.0, 2.0, 2.0)
-
-
-def test_diff_and_ratio_ci():
-    rng = np.random.default_rng(2)
-    a, b = rng.normal(75, 1, 10), rng.normal(70, 1, 10)
-    d, low, high = metrics.diff_ci(a, b)
-    assert d == pytest.approx(a.mean() - b.mean()) and 0 < low < d < high
-    r, low, high = metrics.ratio_ci(a, b)
-    assert r == pytest.approx(a.mean() / b.mean()) and low < r < high
-    assert np.isnan(metrics.diff_ci([1.0], [2.0, 3.0])[1])
-
-
 def test_sensitivity_hand_values():
     s = metrics.sensitivity([90.0, 89.5, 86.0, 70.0], best=90.0)
     # sorted 70, 86, 89.5, 90: q1 = 70 + 0.75*16 = 82, q3 = 89.5 + 0.25*0.5 = 89.625
     assert s == {"within_1": 0.5, "within_5": 0.75, "iqr": pytest.approx(7.625)}
 
 
-def test_prob_improvement_counts_ties_half():
-    assert metrics.prob_improvement([1.0, 2.0], [2.0, 3.0]) == pytest.approx(0.125)
-    assert metrics.prob_improvement([5.0], [1.0, 2.0]) == 1.0
-
-
 def _long(cells):
     return pd.DataFrame([(t, o, v) for (t, o), vals in cells.items() for v in vals], columns=["task", "optimizer", "value"])
 
 
-def test_mean_rank_ci_and_poi_matrix():
+def test_aggregates_use_common_tasks_and_normalized_scores():
+    from reports.aggregates import aggregate
+
     scores = _long({("t1", "A"): [90, 91, 92], ("t1", "B"): [80, 81, 82], ("t1", "C"): [70, 71, 72],
-                    ("t2", "A"): [60, 61, 62], ("t2", "B"): [65, 66, 67]})
-    ranks = metrics.mean_rank_ci(scores).set_index("optimizer")
-    assert ranks.loc["A", "mean_rank"] == 1.5 and ranks.loc["B", "mean_rank"] == 1.5 and ranks.loc["C", "mean_rank"] == 3
-    assert ranks.loc["A", "ci_low"] == ranks.loc["A", "ci_high"] == 1.5  # separations far above the seed noise
-    assert ranks.loc["C", "n_tasks"] == 1
-    single = metrics.mean_rank_ci(_long({("t1", "A"): [1.0], ("t1", "B"): [2.0, 3.0]})).set_index("optimizer")
-    assert np.isnan(single.loc["A", "ci_low"]) and single.loc["B", "ci_low"] == 1.0
-    poi = metrics.poi_matrix(scores)
+                    ("t2", "A"): [60, 61, 62], ("t2", "B"): [65, 66, 67], ("t3", "A"): [50.0]}).assign(chance=10.0)
+    table, poi, poi_ci, normalized, note = aggregate(scores, n_resamples=300)
+    # C ran t1 only, so no task is common to all three: C (fewest tasks) is left out; t3 lacks B
+    assert "left out" in note and "C" in note and set(table["optimizer"]) == {"A", "B"} and (table["n_tasks"] == 2).all()
+    t = table.set_index("optimizer")
+    assert t.loc["A", "mean_rank"] == 1.5 == t.loc["B", "mean_rank"]
+    assert (t.loc["A", "ci_low"], t.loc["A", "ci_high"]) == (1.0, 2.0)  # resampling the two tasks
+    # normalized: t1 best 91 -> A (x - 10)/81, t2 best 66 -> A (x - 10)/56; IQM of A's 6 runs trims 1 at each end
+    a_runs = np.sort(np.r_[(np.array([90, 91, 92]) - 10) / 81, (np.array([60, 61, 62]) - 10) / 56])
+    assert t.loc["A", "iqm"] == pytest.approx(a_runs[1:5].mean())
+    assert normalized[(normalized["task"] == "t1") & (normalized["optimizer"] == "A")]["value"].mean() == pytest.approx(1.0)
     assert poi.loc["A", "B"] == pytest.approx(0.5)  # wins t1 (1.0), loses t2 (0.0)
-    assert poi.loc["A", "C"] == 1.0
-    assert poi.loc["B", "A"] + poi.loc["A", "B"] == pytest.approx(1.0)
+    row = poi_ci[(poi_ci["a"] == "A") & (poi_ci["b"] == "B")].iloc[0]
+    assert row["ci_low"] == 0.0 and row["ci_high"] == 1.0
+    # profile area, tau_max 0.25: A's gap 0 on t1, (66-61)/56 on t2
+    assert t.loc["A", "profile_area"] == pytest.approx((1 + max(0, 1 - 5 / 56 / 0.25)) / 2)
 
 
 def test_performance_profile_hand_values():
@@ -134,3 +110,15 @@ def test_theorem_42_limit():
     # 0.01 * sqrt(100) / sqrt(2 * 0.01 * 0.1 - (0.01 * 0.1)^2); no weight decay: no limit
     assert pred[("sepnorm", "0")] == pytest.approx(0.1 / np.sqrt(0.002 - 1e-6))
     assert ("sepnorm", "1") not in pred.index
+
+
+def test_range_edges_flag_a_best_value_at_the_searched_bounds():
+    from reports.cells import range_edges
+
+    rng = np.random.default_rng(0)
+    tune = pd.DataFrame({"hp_lr": 10 ** rng.uniform(-5, -1, 40), "hp_beta1": rng.uniform(0.8, 0.95, 40),
+                         "hp_batch_size": rng.choice([32, 64], 40)})
+    best = pd.Series({"hp_lr": tune["hp_lr"].max(), "hp_beta1": np.median(tune["hp_beta1"]), "hp_batch_size": 64})
+    assert range_edges(tune, best) == "lr (high)"  # log range; a 2-value choice is never an edge
+    best["hp_beta1"] = tune["hp_beta1"].min() + 0.001
+    assert range_edges(tune, best) == "lr (high), beta1 (low)"

@@ -60,7 +60,15 @@ def test_summary_numbers_match_the_trials_table(report):
     emp = pd.read_csv(files["emp.csv"])
     first = emp[(emp["task"] == "cifar10") & (emp["optimizer"] == "thermolion") & (emp["k"] == 1)]["expected_max"].iloc[0]
     iid = tune["iid"].astype(str).str.lower() == "true"
-    assert first == pytest.approx(np.nanmean(as_scored[iid.to_numpy()]))  # k = 1 is the mean, diverged at chance
+    with_errors = np.where(tune["status"] == "error", tune["chance"], as_scored)[iid.to_numpy()]
+    assert (tune["status"][iid] == "error").any()  # the case the rule is about
+    assert first == pytest.approx(with_errors.mean())  # k = 1 is the mean, diverged and errored at chance
+    assert row["n_iid_errors"] == (tune["status"][iid] == "error").sum()
+    assert row["confirm_val_mean"] == pytest.approx(cell[cell["phase"] == "confirm"]["score"].mean())
+    assert row["selection_gap"] == pytest.approx(row["best_score"] - row["confirm_val_mean"])
+    from scipy import stats as sps
+    half = sps.t.ppf(0.975, len(confirm) - 1) * confirm.std(ddof=1) / np.sqrt(len(confirm))
+    assert row["test_ci_high"] - row["test_mean"] == pytest.approx(half)  # Student t interval
     assert {"task", "optimizer", "k", "expected_max", "band_low", "band_high"} <= set(emp.columns)
 
 
@@ -77,10 +85,10 @@ def test_html_is_self_contained(report):
 def test_claims_in_report(report):
     path, files = report
     c = pd.read_csv(files["claims.csv"]).set_index("claim_id")
-    assert c.loc["thermolion-T1-cifar10-thermolion-adamw", "fair_verdict"] in ("holds", "within noise", "does not hold")
+    assert c.loc["thermolion-T1-cifar10-thermolion-adamw", "fair_verdict"] in ("holds", "inconclusive", "does not hold")
     assert c.loc["sepnorm-T3-glue-cola-sepnorm-adamw", "fair_verdict"] == "not run"
     md = files["report.md"].read_text()
-    assert "thermolion beats adamw on cifar10" in md and "scored on the training data" in md
+    assert "ThermoLion > adamw on cifar10" in md and "Benjamini-Hochberg" in md and "Winner's curse" in md and "scored on the training data" in md
 
 
 def test_report_of_a_study_that_has_not_run_yet(tmp_path):
@@ -137,3 +145,25 @@ def test_cell_state(spec, n_tune, n_confirm, expected):
     study = Study(path=None, name="s", spec=spec, phases={}, trials=pd.DataFrame(), history=pd.DataFrame())
     tune, confirm = pd.DataFrame({"x": range(n_tune)}), pd.DataFrame({"x": range(n_confirm)})
     assert _state(study, tune, confirm, pd.concat([tune, confirm])) == expected
+
+
+def test_study_report_cli_writes_the_new_columns_and_verdicts(tmp_path, capsys):
+    from study.cli import main
+
+    path = make_study(tmp_path / "s2", tasks=("cifar10",), optimizers=("adam", "thermolion"), n_trials=8, iid_trials=4,
+                      seeds=3, missing=(), partial=(), history=False)
+    meta = json.loads((path / "study.json").read_text())
+    meta["spec"].update(name="s2", storage=str(tmp_path))  # as launch writes it
+    (path / "study.json").write_text(json.dumps(meta))
+    assert main(["report", str(path)]) == 0
+    claims = pd.read_csv(path / "claims.csv").set_index("claim_id")
+    row = claims.loc["thermolion-T1-cifar10-thermolion-adam"]
+    for setting in ("paper", "fair"):
+        assert row[f"{setting}_verdict"] in ("holds", "does not hold", "inconclusive")
+        assert row[f"{setting}_test"] == "paired t" and row[f"{setting}_n"] == 3
+        assert np.isfinite(row[f"{setting}_p_adj"]) and row[f"{setting}_p_adj"] >= row[f"{setting}_p"]
+    summary = pd.read_csv(path / "summary.csv")
+    assert {"selection_gap", "range_edge", "n_iid_errors", "test_n_diverged"} <= set(summary.columns)
+    ranks = pd.read_csv(path / "ranks.csv")
+    assert {"mean_rank", "iqm", "iqm_ci_low", "profile_area"} <= set(ranks.columns) and len(ranks) == 2
+    assert len(pd.read_csv(path / "poi_ci.csv")) == 2

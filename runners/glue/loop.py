@@ -11,6 +11,7 @@ import torch
 
 import optim
 
+from .. import device as device_info
 from . import checkpoint, data, metrics, model as t5
 from .swa import SWA
 from .tasks import SPLIT_SUFFIX, TaskSpec, resolve_task
@@ -256,7 +257,7 @@ def _result(st: dict, spec: TaskSpec, s: dict, chance: float, t_start: float, te
     out = dict(status=st["status"], chance=chance, train_loss=st["train_loss"], steps=st["step"],
                epochs_done=st["epoch"], wall_time=time.perf_counter() - t_start,
                time_per_step=st["train_time"] / max(1, st["step"]),
-               tokens_per_s=st["tokens"] / max(1e-9, st["train_time"]))
+               tokens_per_s=st["tokens"] / max(1e-9, st["train_time"]), **device_info.describe(s["device"]))
     if st["status"] != "ok":
         return {**out, "score": chance, "test_score": chance}
     if s["protocol"] == "paper":
