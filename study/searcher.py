@@ -26,6 +26,20 @@ def cell_seed(seed: int, task: str, optimizer: str) -> int:
     return (seed * 1_000_003 + zlib.crc32(f"{task}/{optimizer}".encode())) % 2**31
 
 
+def tune_trial_id(base: dict, index: int) -> str:
+    """The study's id of a cell's index-th tune trial: unique by construction, the same on resume."""
+    return f"tune-{base['task']}-{base['optimizer']}-{index}"
+
+
+def optuna_storage(path: str):
+    """One Optuna journal file for every cell's study (`optuna.load_study(study_name="task/optimizer",
+    storage=...)` and `optuna-dashboard PATH` open it); a journal, unlike SQLite, is safe on NFS."""
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    return JournalStorage(JournalFileBackend(path))
+
+
 class CellSearcher(Searcher):
     """Routes each new trial to the next cell with budget left and that cell's OptunaSearch.
 
@@ -33,8 +47,10 @@ class CellSearcher(Searcher):
     trial of the cell shares; the searched hyperparameters are merged into it.
     """
 
-    def __init__(self, cells: dict[str, dict], trials: int, iid_trials: int, seed: int, overrides: dict):
+    def __init__(self, cells: dict[str, dict], trials: int, iid_trials: int, seed: int, overrides: dict,
+                 storage_path: str | None = None):
         super().__init__(metric=METRIC, mode=MODE)
+        storage = optuna_storage(storage_path) if storage_path else None
         self.cells = cells
         self.trials = trials
         self.searchers: dict[str, OptunaSearch] = {}
@@ -44,7 +60,8 @@ class CellSearcher(Searcher):
                 multivariate=True, constant_liar=True,
             )
             space = search_spaces.define_by_run(base["optimizer"], overrides.get(base["optimizer"]))
-            self.searchers[key] = OptunaSearch(space=space, metric=METRIC, mode=MODE, sampler=sampler, study_name=key)
+            self.searchers[key] = OptunaSearch(space=space, metric=METRIC, mode=MODE, sampler=sampler, study_name=key,
+                                               storage=storage)
         self.iid_trials = iid_trials
         self.suggested = {key: 0 for key in cells}
         self.owner: dict[str, str] = {}  # trial_id -> cell key
@@ -53,6 +70,8 @@ class CellSearcher(Searcher):
         return True  # metric and mode are fixed at construction
 
     def suggest(self, trial_id: str):
+        if trial_id in self.owner:
+            return None  # Ray's random 8-hex id repeated: Tune asks again with a fresh one
         open_cells = [k for k, n in self.suggested.items() if n < self.trials]
         if not open_cells:
             return Searcher.FINISHED
@@ -62,7 +81,7 @@ class CellSearcher(Searcher):
         self.suggested[key] += 1
         self.owner[trial_id] = key
         return {**self.cells[key], **params, "trial_index": index, "iid": index < self.iid_trials,
-                "_trial_id": trial_id, "_hps": sorted(params)}
+                "_trial_id": tune_trial_id(self.cells[key], index), "_hps": sorted(params)}
 
     # Intermediate results are not forwarded: no pruner uses them, and a retried trial would
     # report its epochs to Optuna twice.
