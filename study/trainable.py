@@ -20,6 +20,7 @@ import math
 import random
 import re
 import shutil
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -109,9 +110,9 @@ def run_trial(config: dict) -> None:
     trial_id = config.get("_trial_id") or tune.get_context().get_trial_id()
 
     runner = _runner_module(config["_runner"])
-    import torch
-
-    torch.set_num_threads(max(1, int(config.get("_cpus", 1))))
+    torch = sys.modules.get("torch")  # imported by every real runner; test runners may do without
+    if torch is not None:
+        torch.set_num_threads(max(1, int(config.get("_cpus", 1))))
     chance = 0.0  # known from the runner's first report
 
     with tempfile.TemporaryDirectory(prefix=f"ckpt-{trial_id}-") as tmp:

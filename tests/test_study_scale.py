@@ -1,0 +1,160 @@
+"""Scaling a study out: concurrency from the cluster's slots, deterministic trial ids, the study
+lock, per-trial timeouts, config errors reaching TPE at chance, --retry-errored, plan and status,
+trackers (issue 12). The end-to-end tests use the sleeping test runner (tests/sleep_runner.py)."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from pathlib import Path
+from unittest import mock
+
+import pandas as pd
+import pytest
+
+from study import launch as launch_module
+from study.cli import main
+from study.errors import SpecError
+from study.lock import LOCK_FILE, STALE_AFTER, StudyLock, read_lock
+
+
+# ----------------------------------------------------------------------------- lock
+def test_lock_refuses_a_second_driver_and_releases(tmp_path):
+    with StudyLock(tmp_path):
+        holder = read_lock(tmp_path)
+        assert holder["pid"] == os.getpid() and holder["host"] == socket.gethostname()
+        with pytest.raises(SpecError, match=f"in use by pid {os.getpid()} on {socket.gethostname()}"):
+            StudyLock(tmp_path).acquire()
+    assert not (tmp_path / LOCK_FILE).exists()
+
+
+def _write_lock(path: Path, **fields) -> None:
+    base = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.time(), "heartbeat": time.time()}
+    (path / LOCK_FILE).write_text(json.dumps({**base, **fields}))
+
+
+def test_stale_locks_are_taken_over_and_live_ones_are_not(tmp_path, capsys):
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    _write_lock(tmp_path, pid=int(dead.stdout))  # a driver on this host that has exited
+    with StudyLock(tmp_path):
+        assert read_lock(tmp_path)["pid"] == os.getpid()
+    assert "no longer running" in capsys.readouterr().err
+
+    _write_lock(tmp_path, host="other-node", pid=1, heartbeat=time.time() - 2 * STALE_AFTER)
+    with StudyLock(tmp_path):
+        pass
+    assert "heartbeat" in capsys.readouterr().err
+
+    _write_lock(tmp_path, host="other-node", pid=1)  # alive elsewhere, as far as we can tell
+    with pytest.raises(SpecError, match="other-node"):
+        StudyLock(tmp_path).acquire()
+
+
+# ----------------------------------------------------------------------------- spec and resources
+@pytest.mark.parametrize("args, needle", [
+    (["--gpus-per-trial", "1.5"], "gpus_per_trial"),
+    (["--log-to", "nosuchtracker"], "nosuchtracker"),
+    (["--trial-timeout", "0"], "trial_timeout"),
+    (["--retry-errored"], "--resume"),
+])
+def test_new_launch_flags_refuse_bad_values(args, needle, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code = main(["launch", "--storage", str(tmp_path / "s"), *args])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and needle in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_tracker_package_is_one_line(tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mlflow" else real(name, *a))
+    code = main(["launch", "--log-to", "mlflow", "--storage", str(tmp_path / "s"), "--name", "x"])
+    err = capsys.readouterr().err
+    assert code == 2 and "pip install mlflow" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "s").exists()
+
+
+def test_relative_data_paths_become_absolute(tmp_path, monkeypatch):
+    from study.spec import build_spec
+
+    monkeypatch.chdir(tmp_path)
+    spec = build_spec(None, None, {"tasks": ["glue-sst2"], "task_config": {
+        "data_dir": "data", "cache_dir": "~/c", "data_files": {"train": "t.csv", "validation": ["v1.csv"]}}})
+    assert spec.task_config["data_dir"] == str(tmp_path / "data")
+    assert spec.task_config["cache_dir"] == os.path.expanduser("~/c")
+    assert spec.task_config["data_files"] == {"train": str(tmp_path / "t.csv"), "validation": [str(tmp_path / "v1.csv")]}
+
+
+def _nodes(*specs):
+    return [{"Alive": True, "Resources": {"CPU": c, **({"GPU": g} if g else {})}} for c, g in specs]
+
+
+def test_slots_and_autoscaling_gpus(monkeypatch, capsys):
+    import ray
+
+    from study.cluster import plan_resources, trial_slots
+    from study.spec import StudySpec, validate
+
+    monkeypatch.setattr(ray, "nodes", lambda: _nodes((16.0, 0), *[(32.0, 8.0)] * 4))
+    resources = plan_resources(validate(StudySpec()))
+    assert resources == {"CPU": 4.0, "GPU": 1.0} and trial_slots(resources) == 32
+    assert trial_slots({"CPU": 1.0, "GPU": 0.25}) == 4 * 32 + 0  # GPU trials never land on the CPU head
+    assert trial_slots({"CPU": 1.0, "GPU": 0.0}) == 16 + 4 * 32
+    # autoscaling: no GPU node up yet, an explicit --gpus-per-trial is kept (and said so)
+    monkeypatch.setattr(ray, "nodes", lambda: _nodes((4.0, 0)))
+    assert plan_resources(validate(StudySpec(gpus_per_trial=1))) == {"CPU": 1.0, "GPU": 1.0}
+    assert "wait" in capsys.readouterr().err
+    assert launch_module.concurrency(validate(StudySpec(gpus_per_trial=1)), {"CPU": 1.0, "GPU": 1.0}) \
+        == launch_module.AUTOSCALING_PENDING
+    assert launch_module.concurrency(validate(StudySpec(max_concurrent=3)), {"CPU": 1.0, "GPU": 0.0}) == 3
+    # a GPU preset on a GPU-less cluster: one loud warning
+    plan_resources(validate(StudySpec(preset="thermolion-paper")))
+    err = capsys.readouterr().err
+    assert err.count("WARNING") == 1 and "thermolion-paper" in err
+
+
+# ----------------------------------------------------------------------------- trainable pieces
+def test_config_errors_are_told_apart_from_infrastructure_errors():
+    from study.trainable import InjectedFault, is_config_error
+
+    assert is_config_error(RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"))
+    assert is_config_error(RuntimeError("mat1 and mat2 shapes cannot be multiplied (4x3 and 5x6)"))
+    assert is_config_error(ValueError("Invalid learning rate: -1"))
+    assert is_config_error(RuntimeError("loss is nan at step 0"))
+    assert not is_config_error(OSError("No space left on device"))
+    assert not is_config_error(ConnectionError("lost the GCS"))
+    assert not is_config_error(RuntimeError("scheduled maintenance of the node"))
+    assert not is_config_error(InjectedFault("injected fault in trial x"))
+
+
+def test_deadline_interrupts_a_busy_thread():
+    from study.trainable import TrialTimeout, _deadline
+
+    start = time.monotonic()
+    with pytest.raises(TrialTimeout):
+        with _deadline(0.3):
+            while time.monotonic() - start < 10:
+                time.sleep(0.01)
+    assert time.monotonic() - start < 3
+    with _deadline(5):  # finishing in time raises nothing, then or later
+        pass
+    time.sleep(0.1)
+
+
+def test_searcher_ids_are_deterministic_and_ray_id_repeats_are_refused():
+    from study.searcher import CellSearcher
+
+    cells = {f"digits/{o}": {"task": "digits", "optimizer": o, "phase": "tune"} for o in ("adamw", "lion")}
+    searcher = CellSearcher(cells, trials=2, iid_trials=2, seed=0, overrides={})
+    ids = [searcher.suggest(f"ray{i}")["_trial_id"] for i in range(4)]
+    assert ids == ["tune-digits-adamw-0", "tune-digits-lion-0", "tune-digits-adamw-1", "tune-digits-lion-1"]
+    fresh = CellSearcher(cells, trials=2, iid_trials=2, seed=0, overrides={})
+    assert fresh.suggest("ray0")["_trial_id"] == ids[0]
+    assert fresh.suggest("ray0") is None  # a colliding Ray id: Tune asks again with another
+    assert fresh.suggest("ray9")["_trial_id"] == ids[1]
