@@ -1,8 +1,8 @@
 """Opt-in experiment tracking (`--log-to mlflow,wandb,tensorboard`) through Ray Tune's logger callbacks.
 
 - mlflow: `ray.air.integrations.mlflow.MLflowLoggerCallback`, one run per trial in the experiment
-  `<study name>/<phase>`; the tracking URI is `$MLFLOW_TRACKING_URI`, else a file store `mlruns/` in
-  the study directory (`mlflow ui --backend-store-uri <study>/mlruns`).
+  `<study name>/<phase>`; the tracking URI is `$MLFLOW_TRACKING_URI`, else `mlflow.db` (SQLite) in
+  the study directory (`mlflow ui --backend-store-uri sqlite:///<study>/mlflow.db`).
 - wandb: `ray.air.integrations.wandb.WandbLoggerCallback`, project `$WANDB_PROJECT` or the study name;
   needs `WANDB_API_KEY` (or `wandb login`) on the driver, or `WANDB_MODE=offline`.
 - tensorboard: `ray.tune.logger.TBXLoggerCallback`, event files in each trial directory
@@ -17,6 +17,7 @@ import os
 from study.errors import SpecError
 from study.spec import StudySpec
 
+MLFLOW_DB = "mlflow.db"  # MLflow 3 retired its file store: a SQLite file in the study directory
 PACKAGES = {"mlflow": "mlflow", "wandb": "wandb", "tensorboard": "tensorboardX"}
 
 
@@ -34,7 +35,7 @@ def tracker_callbacks(spec: StudySpec, phase: str) -> list:
     if "mlflow" in spec.log_to:
         from ray.air.integrations.mlflow import MLflowLoggerCallback
 
-        uri = os.environ.get("MLFLOW_TRACKING_URI") or (spec.study_dir / "mlruns").as_uri()
+        uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{spec.study_dir / MLFLOW_DB}"
         callbacks.append(MLflowLoggerCallback(tracking_uri=uri, experiment_name=f"{spec.name}/{phase}",
                                               tags={"study": spec.name, "phase": phase}))
     if "wandb" in spec.log_to:

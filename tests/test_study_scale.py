@@ -158,3 +158,86 @@ def test_searcher_ids_are_deterministic_and_ray_id_repeats_are_refused():
     assert fresh.suggest("ray0")["_trial_id"] == ids[0]
     assert fresh.suggest("ray0") is None  # a colliding Ray id: Tune asks again with another
     assert fresh.suggest("ray9")["_trial_id"] == ids[1]
+
+
+# ----------------------------------------------------------------------------- end to end (sleeping trials)
+def _sleeping_cells(behaviour: dict[str, dict]):
+    """Every trial runs tests/sleep_runner.py, with per-optimizer misbehaviours."""
+    original = launch_module.cell_configs
+
+    def cells(spec, resources):
+        return {key: {**base, "_runner": "tests.sleep_runner", "sleep_s": 0.05, **behaviour.get(base["optimizer"], {})}
+                for key, base in original(spec, resources).items()}
+
+    return mock.patch.object(launch_module, "cell_configs", cells)
+
+
+@pytest.mark.slow
+def test_errors_timeouts_tpe_trackers_status_and_retry_errored(tmp_path, capsys):
+    import optuna
+    import ray
+
+    from study.searcher import optuna_storage
+    from study.status import status_table
+
+    pytest.importorskip("mlflow")
+    disk_ok = tmp_path / "disk-ok"
+    behaviour = {"adamw": {"oom_above_lr": 0.0}, "lion": {"hang": True}, "sgd": {"crash_unless": str(disk_ok)}}
+    config = tmp_path / "scale.yaml"
+    config.write_text(f"optimizers: [adam, adamw, lion, sgd]\ntrials: 2\niid_trials: 2\nepochs: 1\nseeds: 1\n"
+                      f"phases: [tune, default]\nmax_failures: 0\ntrial_timeout: 5\nlog_to: [mlflow]\n"
+                      f"storage: {tmp_path}\nname: scale\n")
+    try:
+        with _sleeping_cells(behaviour):
+            code = main(["launch", "--config", str(config)])
+        out = capsys.readouterr().out
+        assert code == 0, out
+        study_dir = tmp_path / "scale"
+        trials = pd.read_csv(study_dir / "trials.csv")
+        tune = trials[trials["phase"] == "tune"]
+        expected_ids = {f"tune-digits-{o}-{i}" for o in ("adam", "adamw", "lion", "sgd") for i in range(2)}
+        assert set(tune["trial_id"]) == expected_ids
+        assert {p.name for p in (study_dir / "ray" / "tune").iterdir() if p.is_dir()} >= expected_ids
+        by_opt = {o: rows for o, rows in trials.groupby("optimizer")}
+        assert (by_opt["adam"]["status"] == "ok").all()
+        oom = by_opt["adamw"]
+        assert (oom["status"] == "error").all() and oom["score"].isna().all()
+        assert oom["error"].str.contains("out of memory").all()
+        hung = by_opt["lion"]
+        assert (hung["status"] == "timeout").all() and hung["error"].str.contains("trial-timeout").all()
+        crashed = by_opt["sgd"]
+        assert (crashed["status"] == "error").all() and crashed["error"].str.contains("scratch disk").all()
+
+        # the config errors reached adamw's TPE as the chance score; adam's TPE saw real scores
+        storage = optuna_storage(str(study_dir / "optuna.journal"))
+        told = optuna.load_study(study_name="digits/adamw", storage=storage).trials
+        assert [t.state.name for t in told] == ["COMPLETE"] * 2 and [t.value for t in told] == [10.0] * 2
+        adam = optuna.load_study(study_name="digits/adam", storage=storage).trials
+        assert all(t.value > 10.0 for t in adam)
+
+        import mlflow
+
+        mlflow.set_tracking_uri(f"sqlite:///{study_dir / 'mlflow.db'}")
+        runs = mlflow.search_runs(experiment_names=["scale/tune"])
+        assert len(runs) == 8
+
+        table = status_table(study_dir).set_index(["phase", "optimizer"])
+        assert table.loc[("tune", "adam"), ["done", "errored", "remaining"]].tolist() == [2, 0, 0]
+        assert table.loc[("tune", "lion"), ["done", "errored", "remaining"]].tolist() == [0, 2, 0]
+        assert table.loc[("default", "sgd"), "errored"] == 1
+
+        # the node's disk is back: rerun the errored (crashed) trials, and only those
+        disk_ok.touch()
+        with _sleeping_cells(behaviour):
+            code = main(["launch", "--resume", "--retry-errored", "--name", "scale", "--storage", str(tmp_path)])
+        out = capsys.readouterr().out
+        assert code == 0, out
+        again = pd.read_csv(study_dir / "trials.csv")
+        assert again["trial_id"].is_unique and set(again["trial_id"]) == set(trials["trial_id"])
+        assert (again.loc[again["optimizer"] == "sgd", "status"] == "ok").all()
+        kept = trials[trials["optimizer"] != "sgd"].set_index("trial_id")
+        now = again.set_index("trial_id").loc[kept.index]
+        assert now["status"].tolist() == kept["status"].tolist()
+        pd.testing.assert_series_equal(now["wall_time"], kept["wall_time"])  # not rerun
+    finally:
+        ray.shutdown()
