@@ -172,6 +172,10 @@ def _sleeping_cells(behaviour: dict[str, dict]):
     return mock.patch.object(launch_module, "cell_configs", cells)
 
 
+def _no_report():
+    return mock.patch("reports.write_report", return_value={})  # the report is not under test here
+
+
 @pytest.mark.slow
 def test_errors_timeouts_tpe_trackers_status_and_retry_errored(tmp_path, capsys):
     import optuna
@@ -188,7 +192,7 @@ def test_errors_timeouts_tpe_trackers_status_and_retry_errored(tmp_path, capsys)
                       f"phases: [tune, default]\nmax_failures: 0\ntrial_timeout: 5\nlog_to: [mlflow]\n"
                       f"storage: {tmp_path}\nname: scale\n")
     try:
-        with _sleeping_cells(behaviour):
+        with _sleeping_cells(behaviour), _no_report():
             code = main(["launch", "--config", str(config)])
         out = capsys.readouterr().out
         assert code == 0, out
@@ -228,7 +232,7 @@ def test_errors_timeouts_tpe_trackers_status_and_retry_errored(tmp_path, capsys)
 
         # the node's disk is back: rerun the errored (crashed) trials, and only those
         disk_ok.touch()
-        with _sleeping_cells(behaviour):
+        with _sleeping_cells(behaviour), _no_report():
             code = main(["launch", "--resume", "--retry-errored", "--name", "scale", "--storage", str(tmp_path)])
         out = capsys.readouterr().out
         assert code == 0, out
