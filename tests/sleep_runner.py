@@ -6,8 +6,8 @@ Keys: `sleep_s` (seconds per epoch), `epochs`, `lr` (the score peaks at lr = 1e-
 misbehaviours: `oom_above_lr` (a trial with a larger lr raises CUDA's out-of-memory error after
 its first report: a config error), `hang` (the trial never ends: the timeout must stop it) and
 `crash_unless` (an infrastructure error, OSError, until that file exists).
-With `stamps` (a file path), each trial appends `<start> <end>` (wall clock) to it, so that a
-benchmark can count busy slots over time.
+With `stamps` (a file path), each trial appends `<start> <end> <pid> <optimizer>` (wall clock) to
+it, so that a benchmark can count busy slots over time.
 """
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def train(config: dict, report) -> dict:
     t_end = time.time()
     if config.get("stamps"):
         with open(config["stamps"], "a") as f:
-            f.write(f"{t_start} {t_end}\n")
+            f.write(f"{t_start} {t_end} {os.getpid()} {config.get('optimizer')}\n")
     wall = t_end - t_start
     return {"status": "ok", "score": score, "test_score": score - 1.0, "chance": CHANCE, "train_loss": 1.0 / epochs,
             "steps": epochs, "wall_time": wall, "time_per_step": wall / epochs, "epochs_done": epochs}

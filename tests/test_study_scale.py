@@ -245,3 +245,20 @@ def test_errors_timeouts_tpe_trackers_status_and_retry_errored(tmp_path, capsys)
         pd.testing.assert_series_equal(now["wall_time"], kept["wall_time"])  # not rerun
     finally:
         ray.shutdown()
+
+
+@pytest.mark.slow
+def test_trials_fill_every_slot_of_a_simulated_gpu_cluster(tmp_path):
+    """Two nodes of 2 logical GPUs: 4 slots, filled at once by the trials of all cells (the full
+    4 x 8 GPU measurement is benchmarks/cluster_occupancy.py)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from cluster_occupancy import run
+
+    result = run(trial_s=1.5, nodes=2, gpus_per_node=2, waves=2, cpus_per_trial=0.5, cpus_per_node=1.0,
+                 storage=str(tmp_path))
+    assert result["slots"] == 4 and result["concurrency"] == 4
+    assert result["trials"] == result["ok"] == 8
+    assert result["peak_busy"] == 4  # every slot busy at once, and never more trials than GPUs
+    assert result["cells_overlap"]  # cells interleave instead of running one after another
