@@ -45,8 +45,9 @@ def _maybe_inject_fault(config: dict, trial_id: str) -> None:
     raise InjectedFault(f"injected fault in trial {trial_id} (fault_rate={rate})")
 
 
-class TrialTimeout(Exception):
-    """Raised in the training thread when a trial passes its `_trial_timeout`."""
+class TrialTimeout(BaseException):
+    """Raised in the training thread when a trial passes its `_trial_timeout` (a BaseException, so
+    that a runner's `except Exception` cannot swallow it)."""
 
 
 # What a config, not the infrastructure, causes: the same config would fail again on any node.

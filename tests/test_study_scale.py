@@ -184,7 +184,6 @@ def test_errors_timeouts_tpe_trackers_status_and_retry_errored(tmp_path, capsys)
     from study.searcher import optuna_storage
     from study.status import status_table
 
-    pytest.importorskip("mlflow")
     disk_ok = tmp_path / "disk-ok"
     behaviour = {"adamw": {"oom_above_lr": 0.0}, "lion": {"hang": True}, "sgd": {"crash_unless": str(disk_ok)}}
     config = tmp_path / "scale.yaml"
