@@ -13,7 +13,7 @@ from pathlib import Path
 
 from study.errors import SpecError
 from study.spec import StudySpec, is_uri
-from study.tasks import parse_task, runner_config
+from study.tasks import OFFLINE_DATASETS, parse_task, runner_config
 
 
 def missing_data(task_name: str, task_config: dict) -> str | None:
@@ -22,11 +22,13 @@ def missing_data(task_name: str, task_config: dict) -> str | None:
     config = runner_config(task, task_config)
     try:
         if task.runner == "vision":
+            dataset = config["dataset"]
+            if dataset in OFFLINE_DATASETS:
+                return None  # built in memory: nothing to check (and no torch import on every node)
             from runners import vision_data
 
-            dataset = config["dataset"]
             data_dir = config.get("data_dir") or vision_data.default_data_dir()
-            if dataset in ("digits", "synthetic") or vision_data.cache_path(dataset, data_dir).is_file():
+            if vision_data.cache_path(dataset, data_dir).is_file():
                 return None
             vision_data.load(dataset, data_dir)  # builds the cache from raw files, never downloads
         else:
