@@ -103,7 +103,7 @@ def cell_summary(study: Study, task: str, opt: str, rows: pd.DataFrame) -> tuple
     out = {"task": task, "optimizer": opt, "state": _state(study, tune, confirm, rows), "n_trials": n,
            "n_planned": study.spec.get("trials", np.nan), "n_iid": int(np.isfinite(iid_scores.to_numpy(dtype=float)).sum()),
            "n_ok": int((status == "ok").sum()), "n_diverged": int((status == "diverged").sum()),
-           "n_errors": int((status == "error").sum()),
+           "n_errors": int(status.isin(["error", "timeout"]).sum()),
            "chance": float(rows["chance"].median()) if len(rows) else np.nan}
     out["diverge_rate"] = out["n_diverged"] / n if n else np.nan
     out["error_rate"] = out["n_errors"] / n if n else np.nan

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 PHASES = ("tune", "confirm", "default", "paper")
-STATUSES = ("ok", "diverged", "error")
+STATUSES = ("ok", "diverged", "error", "timeout")  # timeout: counted like an error
 PROTOCOLS = ("fair", "paper")
 REQUIRED = ("trial_id", "phase", "task", "optimizer", "status", "score")
 HISTORY_REQUIRED = ("trial_id", "phase", "task", "optimizer", "epoch", "key", "value")

@@ -14,7 +14,8 @@ from study.errors import SpecError
 
 # May change on --resume; resources and concurrency apply to phases not started yet (Tune restores a
 # started phase with its own settings).
-RESUMABLE_FIELDS = {"address", "cpus_per_trial", "gpus_per_trial", "max_concurrent", "storage_is_shared"}
+RESUMABLE_FIELDS = {"address", "cpus_per_trial", "gpus_per_trial", "max_concurrent", "storage_is_shared",
+                    "trial_timeout", "log_to"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -49,6 +50,22 @@ def _parser() -> argparse.ArgumentParser:
                         help="assert that --storage is mounted on every node of the cluster")
     launch.add_argument("--fault-rate", type=float, help="crash this share of trials once (tests retries)")
     launch.add_argument("--resume", action="store_true", help="continue the study --name (default: the latest)")
+    launch.add_argument("--retry-errored", action="store_true",
+                        help="with --resume: rerun the trials recorded as errored (finished trials are kept)")
+    launch.add_argument("--trial-timeout", type=float,
+                        help="seconds per trial; a trial past it stops and is recorded status=timeout "
+                             "(default per preset)")
+    launch.add_argument("--log-to", help="comma-separated experiment trackers: mlflow, wandb, tensorboard")
+
+    plan = commands.add_parser("plan", help="dry run: cells, trials per phase and cost of a launch (starts nothing)")
+    for action in launch._actions:  # the same flags as launch, so a plan matches the launch it precedes
+        if action.option_strings and action.dest not in ("help", "resume", "retry_errored"):
+            plan._add_action(action)
+    plan.add_argument("--probe", action="store_true",
+                      help="time one short trial per task on this machine to estimate device-hours")
+
+    status = commands.add_parser("status", help="per phase and cell: done, running, errored, remaining, best")
+    status.add_argument("dir", help="a study directory (safe while the study runs)")
 
     report = commands.add_parser("report", help="(re)write the report of a study directory")
     report.add_argument("dir")
@@ -101,8 +118,10 @@ def cmd_launch(args) -> int:
 
     from study.launch import StudyInterrupted, launch
 
+    if args.retry_errored and not args.resume:
+        raise SpecError("--retry-errored reruns errored trials of an existing study: add --resume")
     try:
-        study_dir = launch(spec, resume=args.resume)
+        study_dir = launch(spec, resume=args.resume, retry_errored=args.retry_errored)
     except (KeyboardInterrupt, StudyInterrupted) as exc:
         print(f"\n{exc or 'interrupted'}; continue with: python -m study launch --resume --name {spec.name} "
               f"--storage {spec.storage}", file=sys.stderr)
@@ -175,10 +194,27 @@ def cmd_data(args) -> int:
     return 0
 
 
+def cmd_plan(args) -> int:
+    from study.plan import print_plan
+    from study.spec import FIELDS, build_spec
+
+    overrides = {k: v for k, v in vars(args).items() if k in FIELDS and k != "preset" and v is not None}
+    spec = build_spec(args.preset, args.config, overrides)
+    spec.name = spec.name or f"{spec.preset}-plan"  # names nothing on disk: plan writes no study
+    return print_plan(spec, probe=args.probe)
+
+
+def cmd_status(args) -> int:
+    from study.status import print_status
+
+    return print_status(Path(args.dir).expanduser().resolve())
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
-        command = {"launch": cmd_launch, "report": cmd_report, "list": cmd_list, "data": cmd_data}.get(args.command)
+        command = {"launch": cmd_launch, "report": cmd_report, "list": cmd_list, "data": cmd_data,
+                   "plan": cmd_plan, "status": cmd_status}.get(args.command)
         if command is None:
             raise SpecError("a command is required: launch, report DIR, list or data prepare")
         return command(args)

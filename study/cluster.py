@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import os
+import sys
 
 from study.errors import SpecError
+from study.presets import GPU_PRESETS
 from study.spec import StudySpec, is_uri
 
 # Filesystems every node of a cluster can see (as reported in /proc/mounts).
@@ -80,25 +82,43 @@ def node_resources() -> list[dict]:
 def plan_resources(spec: StudySpec) -> dict:
     """Per-trial resources from the spec, sized per node where unset.
 
-    A trial must fit on one node, and it never asks for GPUs the cluster does not have (trials
-    would stay pending forever). With GPUs, each GPU node's CPUs are split evenly among the trials
-    its GPUs hold, sized by the smallest GPU node.
+    A trial must fit on one node, and an auto-sized trial never asks for GPUs the cluster does not
+    have (trials would stay pending forever). With GPUs, each GPU node's CPUs are split evenly among
+    the trials its GPUs hold, sized by the smallest GPU node. An explicit `--gpus-per-trial` is
+    used as given even when no GPU node is up yet (an autoscaling cluster starts them on demand).
     """
     nodes = node_resources()
     max_gpus = max((n["GPU"] for n in nodes), default=0.0)
-    gpu = spec.gpus_per_trial if spec.gpus_per_trial is not None else (1.0 if max_gpus >= 1 else 0.0)
-    if gpu > 0 and max_gpus == 0:
-        raise SpecError(f"--gpus-per-trial {gpu:g} but the Ray cluster has no GPU")
-    if gpu > max_gpus:
+    explicit_gpu = spec.gpus_per_trial is not None
+    gpu = spec.gpus_per_trial if explicit_gpu else (1.0 if max_gpus >= 1 else 0.0)
+    if gpu > max_gpus and not explicit_gpu:
         raise SpecError(f"--gpus-per-trial {gpu:g} fits on no node (the largest has {max_gpus:g} GPUs)")
     if spec.cpus_per_trial is not None:
         cpu = spec.cpus_per_trial
-    elif gpu > 0:
+    elif gpu > 0 and max_gpus >= gpu:
         gpu_nodes = [n for n in nodes if n["GPU"] >= gpu]
         cpu = max(1.0, min(float(int(n["CPU"] / int(n["GPU"] / gpu))) for n in gpu_nodes))
     else:
         cpu = 1.0
     fits = [n for n in nodes if n["CPU"] >= cpu and n["GPU"] >= gpu]
-    if not fits:
+    if not fits and not (explicit_gpu and gpu > 0):
         raise SpecError(f"a trial of {cpu:g} CPU and {gpu:g} GPU fits on no node of the cluster")
+    if not fits:
+        print(f"warning: no node with {gpu:g} GPU and {cpu:g} CPU is up yet; trials wait until the "
+              "cluster (autoscaler) starts one", file=sys.stderr, flush=True)
+    if gpu == 0 and spec.preset in GPU_PRESETS and spec.cpus_per_trial is None:
+        print(f"WARNING: preset {spec.preset!r} is sized for GPUs but the Ray cluster has none: every trial "
+              "runs on CPU. Pass --gpus-per-trial to wait for GPU nodes of an autoscaling cluster.",
+              file=sys.stderr, flush=True)
     return {"CPU": cpu, "GPU": gpu}
+
+
+def trial_slots(resources: dict) -> int:
+    """How many trials of `resources` the alive nodes run at once (each trial on one node)."""
+    slots = 0
+    for node in node_resources():
+        fit = [int(node["CPU"] / resources["CPU"] + 1e-9)]
+        if resources.get("GPU", 0) > 0:
+            fit.append(int(node["GPU"] / resources["GPU"] + 1e-9))
+        slots += min(fit)
+    return slots

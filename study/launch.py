@@ -27,6 +27,10 @@ FRESH_SEED_BASE = 1000  # confirm/default/paper seeds are FRESH_SEED_BASE + seed
 # The paper phase trains with the paper's own budget under both protocols, so the two columns
 # differ only in what is scored (ThermoLion: its 12 epochs at batch 1024, from its paper point).
 PAPER_BUDGET = {"thermolion": {"epochs": 12}}
+OPTUNA_JOURNAL = "optuna.journal"  # every cell's Optuna study, in the study directory
+# Trials in flight when no node fits a trial yet (an autoscaling cluster): enough pending demand
+# for the autoscaler to start several nodes at once.
+AUTOSCALING_PENDING = 32
 
 
 def _save_state(study_dir: Path, state: dict) -> None:
@@ -56,7 +60,7 @@ def cell_configs(spec: StudySpec, resources: dict) -> dict[str, dict]:
                 "task": task_name, "optimizer": optimizer, "phase": "tune", "protocol": "fair",
                 "epochs": spec.epochs, "seed": spec.seed,
                 "_runner": task.runner, "_cpus": resources["CPU"], "_study_dir": str(spec.study_dir),
-                "_fault_rate": spec.fault_rate,
+                "_fault_rate": spec.fault_rate, "_trial_timeout": spec.trial_timeout,
             }
     return cells
 
@@ -100,13 +104,17 @@ def fixed_configs(spec: StudySpec, cells: dict[str, dict], tune_rows: pd.DataFra
 
 
 def trial_dirname(trial) -> str:
-    """Short trial directories (Ray's default spells out the whole config)."""
-    return f"trial_{trial.trial_id}"
+    """A trial's directory is named by the study's trial id (Ray's default spells out the config)."""
+    config = trial.config.get("trial", trial.config)  # fixed-phase configs are nested
+    return config.get("_trial_id") or f"trial_{trial.trial_id}"
 
 
 def _run_config(spec: StudySpec, phase: str, callbacks: list):
     from ray import tune
 
+    from study.trackers import tracker_callbacks
+
+    callbacks = callbacks + tracker_callbacks(spec, phase)
     return tune.RunConfig(
         name=phase, storage_path=spec.ray_storage, verbose=0, callbacks=callbacks,
         failure_config=tune.FailureConfig(max_failures=spec.max_failures),
@@ -114,35 +122,47 @@ def _run_config(spec: StudySpec, phase: str, callbacks: list):
     )
 
 
-def _fit(spec: StudySpec, phase: str, trainable, resume: bool, **tuner_args):
-    """Run a phase's Tuner: restored from the study directory on --resume, else new."""
+def _fit(spec: StudySpec, phase: str, trainable, resume: bool, retry_errored: bool = False, **tuner_args):
+    """Run a phase's Tuner: restored from the study directory on --resume (errored trials rerun
+    with --retry-errored), else new."""
     from ray import tune
 
     path = f"{spec.ray_storage}/{phase}"
     if resume and tune.Tuner.can_restore(path):
         print(f"[{phase}] resuming from {path}", flush=True)
-        return tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=False).fit()
+        return tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=retry_errored).fit()
     return tune.Tuner(trainable, **tuner_args).fit()
 
 
-def run_tune_phase(spec: StudySpec, cells: dict[str, dict], resources: dict, resume: bool):
+def concurrency(spec: StudySpec, resources: dict) -> int:
+    """Trials in flight at once: --max-concurrent, else every slot of the cluster (Tune's default
+    for a custom searcher is one pending trial at a time, which leaves a large cluster idle)."""
+    from study.cluster import trial_slots
+
+    return spec.max_concurrent or trial_slots(resources) or AUTOSCALING_PENDING
+
+
+def run_tune_phase(spec: StudySpec, cells: dict[str, dict], resources: dict, resume: bool,
+                   retry_errored: bool = False):
     from ray import tune
 
     from study.progress import CellProgress, progress_key
     from study.searcher import METRIC, MODE, CellSearcher
     from study.trainable import run_trial
 
-    searcher = CellSearcher(cells, spec.trials, spec.iid_trials, spec.seed, spec.search_space)
+    searcher = CellSearcher(cells, spec.trials, spec.iid_trials, spec.seed, spec.search_space,
+                            storage_path=str(spec.study_dir / OPTUNA_JOURNAL))
     tune_config = tune.TuneConfig(
         search_alg=searcher, num_samples=spec.trials * len(cells), metric=METRIC, mode=MODE,
-        max_concurrent_trials=spec.max_concurrent, reuse_actors=True, trial_dirname_creator=trial_dirname,
+        max_concurrent_trials=concurrency(spec, resources), reuse_actors=True, trial_dirname_creator=trial_dirname,
     )
     progress = CellProgress({progress_key(base): spec.trials for base in cells.values()})
-    return _fit(spec, "tune", tune.with_resources(run_trial, resources), resume, tune_config=tune_config,
-                run_config=_run_config(spec, "tune", [progress]))
+    return _fit(spec, "tune", tune.with_resources(run_trial, resources), resume, retry_errored,
+                tune_config=tune_config, run_config=_run_config(spec, "tune", [progress]))
 
 
-def run_fixed_phase(spec: StudySpec, configs: list[dict], resources: dict, resume: bool):
+def run_fixed_phase(spec: StudySpec, configs: list[dict], resources: dict, resume: bool,
+                    retry_errored: bool = False):
     from ray import tune
 
     from study.progress import CellProgress, progress_key
@@ -150,9 +170,9 @@ def run_fixed_phase(spec: StudySpec, configs: list[dict], resources: dict, resum
     from study.trainable import run_fixed_trial
 
     budget = Counter(progress_key(config) for config in configs)
-    tune_config = tune.TuneConfig(metric=METRIC, mode=MODE, max_concurrent_trials=spec.max_concurrent,
+    tune_config = tune.TuneConfig(metric=METRIC, mode=MODE, max_concurrent_trials=concurrency(spec, resources),
                                   reuse_actors=True, trial_dirname_creator=trial_dirname)
-    return _fit(spec, "fixed", tune.with_resources(run_fixed_trial, resources), resume,
+    return _fit(spec, "fixed", tune.with_resources(run_fixed_trial, resources), resume, retry_errored,
                 param_space={"trial": tune.grid_search(configs)}, tune_config=tune_config,
                 run_config=_run_config(spec, "fixed", [CellProgress(budget)]))
 
@@ -193,27 +213,61 @@ def refresh_records(study_dir: Path) -> None:
         records.write_phase(study_dir, phase, *records.rows_from_results(done))
 
 
-def launch(spec: StudySpec, resume: bool = False) -> Path:
-    """Run (or resume) a study; returns the study directory with its records and report."""
+def _has_errors(study_dir: Path, phase: str) -> bool:
+    rows = records.read_phase(study_dir, phase)
+    return rows is not None and bool((rows["status"] == "error").any())
+
+
+def launch(spec: StudySpec, resume: bool = False, retry_errored: bool = False) -> Path:
+    """Run (or resume) a study; returns the study directory with its records and report.
+
+    One driver at a time holds the study (study/lock.py). With `retry_errored`, a resumed study
+    reruns the trials that Tune recorded as errored (infrastructure failures after their retries)
+    in phases already done, leaving every finished trial as it is.
+    """
+    from study.lock import StudyLock
+    from study.preflight import preflight
+    from study.trackers import check_installed
+
     study_dir = spec.study_dir
+    check_installed(spec)
+    lock = StudyLock(study_dir)
     if resume:
         state = load_state(study_dir)
+        lock.acquire()  # before joining Ray: a second driver stops here
     else:
         if (study_dir / "study.json").exists():
             raise SpecError(f"study {spec.name!r} already exists in {spec.storage}; pass --resume to continue it")
         state = {"name": spec.name, "spec": spec.to_dict(), "phases": {}}
+    try:
+        connect(spec)
+        resources = plan_resources(spec)
+        checked = preflight(spec, resources)
+        study_dir.mkdir(parents=True, exist_ok=True)
+        if not lock.held:
+            lock.acquire()
+        _save_state(study_dir, state)
+        print(f"study {spec.name}: {len(spec.tasks)} task(s) x {len(spec.optimizers)} optimizer(s), "
+              f"{spec.trials} tune trials per cell ({spec.iid_trials} i.i.d.), {spec.seeds} seeds; "
+              f"{resources['CPU']:g} CPU / {resources.get('GPU', 0):g} GPU per trial, "
+              f"{concurrency(spec, resources)} at once; {checked} node(s) passed preflight; directory {study_dir}",
+              flush=True)
+        _run_phases(spec, state, resources, resume, retry_errored)
+    finally:
+        lock.release()
+    return study_dir
 
-    connect(spec)
-    resources = plan_resources(spec)
-    study_dir.mkdir(parents=True, exist_ok=True)
-    _save_state(study_dir, state)
-    print(f"study {spec.name}: {len(spec.tasks)} task(s) x {len(spec.optimizers)} optimizer(s), "
-          f"{spec.trials} tune trials per cell ({spec.iid_trials} i.i.d.), {spec.seeds} seeds; "
-          f"{resources['CPU']:g} CPU / {resources.get('GPU', 0):g} GPU per trial; directory {study_dir}", flush=True)
 
+def _run_phases(spec: StudySpec, state: dict, resources: dict, resume: bool, retry_errored: bool) -> None:
+    study_dir = spec.study_dir
+    if retry_errored:
+        for phase in records.PHASE_FILES:
+            if state["phases"].get(phase) == "done" and _has_errors(study_dir, phase):
+                print(f"[{phase}] rerunning errored trials", flush=True)
+                state["phases"].pop(phase)
     cells = cell_configs(spec, resources)
     if "tune" in spec.phases and state["phases"].get("tune") != "done":
-        results = run_tune_phase(spec, cells, resources, resume)
+        results = run_tune_phase(spec, cells, resources, resume, retry_errored)
         _record(study_dir, "tune", results, expected=spec.trials * len(cells))
         state["tune_hps"] = {r.config["_trial_id"]: {h: r.config[h] for h in r.config["_hps"]}
                              for r in results if r.config}
@@ -228,9 +282,7 @@ def launch(spec: StudySpec, resume: bool = False) -> Path:
             _save_state(study_dir, state)
         configs = state["fixed_configs"]
         if configs:
-            results = run_fixed_phase(spec, configs, resources, resume)
+            results = run_fixed_phase(spec, configs, resources, resume, retry_errored)
             _record(study_dir, "fixed", results, expected=len(configs))
         state["phases"]["fixed"] = "done"
         _save_state(study_dir, state)
-    return study_dir
-

@@ -30,22 +30,22 @@ PRESETS: dict[str, dict] = {
     # protocols) costs more than the rest together, so it gets one seed here.
     "quick": dict(
         tasks=["digits"], optimizers=ALL_OPTIMIZERS, trials=4, iid_trials=3, seeds=2, paper_seeds=1, epochs=2,
-        task_config={"n_train": 600},
+        task_config={"n_train": 600}, trial_timeout=600,
     ),
     "thermolion-paper": dict(
         tasks=list(THERMOLION_DATASETS), optimizers=THERMOLION_PAPER_OPTIMIZERS + ["sepnorm", "ortsepnorm"],
-        trials=32, iid_trials=16, seeds=5, epochs=12, task_config={"n_train": 5000},
+        trials=32, iid_trials=16, seeds=5, epochs=12, task_config={"n_train": 5000}, trial_timeout=3600,
     ),
     "sepnorm-vision": dict(
         tasks=["cifar10-resnet20"], optimizers=SEPNORM_OPTIMIZERS, trials=24, iid_trials=12, seeds=3,
-        epochs=60, task_config={"schedule": "cosine", "amp": True},
+        epochs=60, task_config={"schedule": "cosine", "amp": True}, trial_timeout=4 * 3600,
     ),
     # Table 3 of the SepNorm paper: T5-Base, batch 128, constant lr, 50k steps; here 5k steps (1/10 of
     # the paper's budget) with 10 evaluations, batch fixed at the paper's 128.
     "sepnorm-glue": dict(
         tasks=GLUE_TASK_NAMES, optimizers=SEPNORM_OPTIMIZERS, trials=16, iid_trials=8, seeds=3, epochs=10,
         task_config={"amp": True, "steps": 5000, "max_length": 128, "schedule": "constant"},
-        search_space={name: {"batch_size": 128} for name in SEPNORM_OPTIMIZERS},
+        search_space={name: {"batch_size": 128} for name in SEPNORM_OPTIMIZERS}, trial_timeout=6 * 3600,
     ),
     # Sized from single-trial times on a 2-core CPU (one thread per trial, two at a time; see
     # benchmarks/results/mnist_claims_budget.md): the paper phase (12 epochs at batch 1024, both
@@ -57,6 +57,9 @@ PRESETS: dict[str, dict] = {
     ),
     "full": dict(
         tasks=list(THERMOLION_DATASETS) + ["cifar10-resnet20", "cifar100-resnet20"] + GLUE_TASK_NAMES,
-        optimizers=ALL_OPTIMIZERS, trials=32, iid_trials=16, seeds=5, epochs=12,
+        optimizers=ALL_OPTIMIZERS, trials=32, iid_trials=16, seeds=5, epochs=12, trial_timeout=6 * 3600,
     ),
 }
+
+# Presets sized for GPU nodes: launched on a cluster without GPUs they warn loudly.
+GPU_PRESETS = ("thermolion-paper", "sepnorm-vision", "sepnorm-glue", "full")

@@ -16,6 +16,7 @@ TRIAL_COLUMNS = [
     "chance", "iid", "train_loss", "steps", "wall_time", "time_per_step", "epochs_done", "error",
     "device_name", "device_kind", "device_share",
 ]
+FAILED = ("error", "timeout")  # statuses without a score (counted, not scored, in the report)
 PHASE_FILES = ("tune", "fixed")  # one Tuner each; `fixed` holds the confirm, default and paper phases
 RESULT_KEYS = ("score", "test_score", "chance", "train_loss", "steps", "wall_time", "time_per_step", "epochs_done",
                "device_share")
@@ -51,7 +52,9 @@ def trial_row(trial_id: str, config: dict, metrics: dict, error) -> dict:
         row["score"] = math.nan
     else:
         row["status"] = metrics.get("status", "ok")
-        row["error"] = ""
+        row["error"] = metrics.get("error") or ""
+        if row["status"] in FAILED:  # a config error or a timeout: the cause is kept, the score is not
+            row["score"] = math.nan
     for key in RESULT_KEYS:
         if key not in row:
             value = metrics.get(key) if finished else None

@@ -26,15 +26,37 @@ def cell_seed(seed: int, task: str, optimizer: str) -> int:
     return (seed * 1_000_003 + zlib.crc32(f"{task}/{optimizer}".encode())) % 2**31
 
 
+def tune_trial_id(base: dict, index: int) -> str:
+    """The study's id of a cell's index-th tune trial: unique by construction, the same on resume."""
+    return f"tune-{base['task']}-{base['optimizer']}-{index}"
+
+
+def optuna_storage(path: str):
+    """The Optuna journal file holding every cell's study (`optuna.load_study(study_name="task/optimizer",
+    storage=optuna_storage(path))` and `optuna-dashboard PATH` open it); a journal, unlike SQLite, is
+    safe on NFS."""
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    return JournalStorage(JournalFileBackend(path))
+
+
 class CellSearcher(Searcher):
     """Routes each new trial to the next cell with budget left and that cell's OptunaSearch.
 
     `cells` maps a cell key `task/optimizer` to the base config (task and runner keys) that every
-    trial of the cell shares; the searched hyperparameters are merged into it.
+    trial of the cell shares; the searched hyperparameters are merged into it. The cells' Optuna
+    studies live in memory (TPE reads them on every suggestion); with `storage_path`, each
+    checkpoint copies the newly finished trials into that journal file, one append per trial (a
+    journal storage used directly syncs the file ~13 times per trial, in the driver's loop).
     """
 
-    def __init__(self, cells: dict[str, dict], trials: int, iid_trials: int, seed: int, overrides: dict):
+    def __init__(self, cells: dict[str, dict], trials: int, iid_trials: int, seed: int, overrides: dict,
+                 storage_path: str | None = None):
         super().__init__(metric=METRIC, mode=MODE)
+        self.memory = optuna.storages.InMemoryStorage()
+        self.storage_path = storage_path
+        self.exported: dict[str, set[int]] = {key: set() for key in cells}  # trial numbers in the journal
         self.cells = cells
         self.trials = trials
         self.searchers: dict[str, OptunaSearch] = {}
@@ -44,7 +66,8 @@ class CellSearcher(Searcher):
                 multivariate=True, constant_liar=True,
             )
             space = search_spaces.define_by_run(base["optimizer"], overrides.get(base["optimizer"]))
-            self.searchers[key] = OptunaSearch(space=space, metric=METRIC, mode=MODE, sampler=sampler, study_name=key)
+            self.searchers[key] = OptunaSearch(space=space, metric=METRIC, mode=MODE, sampler=sampler, study_name=key,
+                                               storage=self.memory)
         self.iid_trials = iid_trials
         self.suggested = {key: 0 for key in cells}
         self.owner: dict[str, str] = {}  # trial_id -> cell key
@@ -53,6 +76,8 @@ class CellSearcher(Searcher):
         return True  # metric and mode are fixed at construction
 
     def suggest(self, trial_id: str):
+        if trial_id in self.owner:
+            return None  # Ray's random 8-hex id repeated: Tune asks again with a fresh one
         open_cells = [k for k, n in self.suggested.items() if n < self.trials]
         if not open_cells:
             return Searcher.FINISHED
@@ -62,7 +87,7 @@ class CellSearcher(Searcher):
         self.suggested[key] += 1
         self.owner[trial_id] = key
         return {**self.cells[key], **params, "trial_index": index, "iid": index < self.iid_trials,
-                "_trial_id": trial_id, "_hps": sorted(params)}
+                "_trial_id": tune_trial_id(self.cells[key], index), "_hps": sorted(params)}
 
     # Intermediate results are not forwarded: no pruner uses them, and a retried trial would
     # report its epochs to Optuna twice.
@@ -72,7 +97,23 @@ class CellSearcher(Searcher):
         if key is not None:
             self.searchers[key].on_trial_complete(trial_id, result=result, error=error)
 
+    def export(self) -> None:
+        """Copy the cells' newly finished Optuna trials into the journal file."""
+        if not self.storage_path:
+            return
+        journal = optuna_storage(self.storage_path)
+        finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL, optuna.trial.TrialState.PRUNED)
+        for key in self.cells:
+            source = optuna.load_study(study_name=key, storage=self.memory)
+            new = [t for t in source.get_trials(deepcopy=False, states=finished) if t.number not in self.exported[key]]
+            if new:
+                target = optuna.create_study(study_name=key, storage=journal, direction=source.direction,
+                                             load_if_exists=True)
+                target.add_trials(new)
+                self.exported[key].update(t.number for t in new)
+
     def save(self, checkpoint_path: str) -> None:
+        self.export()
         with open(checkpoint_path, "wb") as f:
             cloudpickle.dump(self.__dict__, f)
 

@@ -18,6 +18,8 @@ from study.presets import PRESETS
 from study.tasks import RUNNER_KEYS, parse_task
 
 PHASES = ("tune", "confirm", "default", "paper")
+TRACKERS = ("mlflow", "wandb", "tensorboard")
+PATH_KEYS = ("data_dir", "cache_dir")  # runner keys holding a local path (and data_files' values)
 
 
 @dataclass
@@ -43,6 +45,8 @@ class StudySpec:
     storage_is_shared: bool = False  # the user asserts --storage is visible to every node
     max_failures: int = 2  # retries of a crashed trial
     fault_rate: float = 0.0  # probability that a trial crashes on its first attempt (tests)
+    trial_timeout: float | None = None  # seconds; a trial past it stops and is recorded status=timeout
+    log_to: list[str] = field(default_factory=list)  # experiment trackers: mlflow, wandb, tensorboard
     task_config: dict = field(default_factory=dict)  # extra runner keys for every task
     search_space: dict = field(default_factory=dict)  # per-optimizer search-space overrides
 
@@ -160,12 +164,20 @@ def validate(spec: StudySpec) -> StudySpec:
             raise SpecError(f"unknown phase {phase!r}; phases: {', '.join(PHASES)}")
     spec.cpus_per_trial = _optional_number("cpus_per_trial", spec.cpus_per_trial, 0.01)
     spec.gpus_per_trial = _optional_number("gpus_per_trial", spec.gpus_per_trial, 0.0)
+    if spec.gpus_per_trial is not None and spec.gpus_per_trial > 1:
+        raise SpecError(f"gpus_per_trial must be <= 1 (a trial trains on one device), got {spec.gpus_per_trial:g}")
+    spec.trial_timeout = _optional_number("trial_timeout", spec.trial_timeout, 1.0)
+    spec.log_to = [] if spec.log_to in (None, "", []) else _names("log_to", spec.log_to)
+    for tracker in spec.log_to:
+        if tracker not in TRACKERS:
+            raise SpecError(f"unknown log_to {tracker!r}; trackers: {', '.join(TRACKERS)}")
     fault = _optional_number("fault_rate", spec.fault_rate, 0.0)
     if fault > 1:
         raise SpecError(f"fault_rate must be in [0, 1], got {fault}")
     if not isinstance(spec.task_config, dict):
         raise SpecError(f"task_config must be a mapping of runner keys, got {spec.task_config!r}")
     runners = {parse_task(t).runner for t in spec.tasks}
+    spec.task_config = absolute_paths(spec.task_config)
     for key in spec.task_config:
         if not any(key in RUNNER_KEYS[r] for r in runners):
             known = sorted(set().union(*(RUNNER_KEYS[r] for r in runners)))
@@ -190,6 +202,25 @@ def validate(spec: StudySpec) -> StudySpec:
     if not is_uri(spec.storage):
         spec.storage = os.path.abspath(os.path.expanduser(spec.storage))
     return spec
+
+
+def absolute_paths(task_config: dict) -> dict:
+    """Runner paths made absolute against the current directory: trials run in their own
+    trial directory, on other nodes, so a relative `data_dir` would point elsewhere there."""
+    def absolute(value):
+        if isinstance(value, str) and value and not is_uri(value):
+            return os.path.abspath(os.path.expanduser(value))
+        if isinstance(value, list):
+            return [absolute(v) for v in value]
+        return value
+
+    out = dict(task_config)
+    for key in PATH_KEYS:
+        if key in out:
+            out[key] = absolute(out[key])
+    if isinstance(out.get("data_files"), dict):
+        out["data_files"] = {split: absolute(v) for split, v in out["data_files"].items()}
+    return out
 
 
 def is_uri(storage: str) -> bool:

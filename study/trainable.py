@@ -6,17 +6,28 @@ runner's per-epoch reports to `tune.report`, carries the runner's checkpoint dir
 retried trial resumes mid-run, injects faults for tests, hands the runner `_build` as its
 `optimizer` where a paper phase runs the paper's own implementation, and reports the final metrics
 with `final=True`. A diverged trial's score is its task's chance level (never dropped).
+
+Errors the trial's own config causes (out of memory, shape mismatches, invalid values) end the
+trial normally with `status=error`, the cause in `error` and the chance score, so that the cell's
+TPE learns to avoid that region; every other exception propagates and Tune retries the trial
+(FailureConfig). A trial past `_trial_timeout` seconds ends with `status=timeout` the same way.
 """
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import importlib
 import math
 import os
 import random
+import re
 import shutil
+import sys
 import tempfile
+import threading
 from pathlib import Path
 
+import ray
 from ray import tune
 
 
@@ -35,6 +46,50 @@ def _maybe_inject_fault(config: dict, trial_id: str) -> None:
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.touch()
     raise InjectedFault(f"injected fault in trial {trial_id} (fault_rate={rate})")
+
+
+class TrialTimeout(BaseException):
+    """Raised in the training thread when a trial passes its `_trial_timeout` (a BaseException, so
+    that a runner's `except Exception` cannot swallow it)."""
+
+
+# What a config, not the infrastructure, causes: the same config would fail again on any node.
+CONFIG_ERROR_TYPES = ("OutOfMemoryError", "ValueError", "FloatingPointError", "ZeroDivisionError")
+CONFIG_ERROR_TEXT = re.compile(r"out of memory|shape|size mismatch|must match the size|mat1 and mat2|\bnan\b")
+
+
+def is_config_error(exc: BaseException) -> bool:
+    """True for errors the trial's hyperparameters cause (OOM, shapes, invalid values, NaN at init)."""
+    if isinstance(exc, InjectedFault):
+        return False
+    if type(exc).__name__ in CONFIG_ERROR_TYPES:
+        return True
+    return isinstance(exc, RuntimeError) and CONFIG_ERROR_TEXT.search(str(exc).lower()) is not None
+
+
+@contextlib.contextmanager
+def _deadline(seconds: float | None):
+    """Raise TrialTimeout in this thread after `seconds` (at its next Python instruction)."""
+    if not seconds:
+        yield
+        return
+    thread = threading.get_ident()
+
+    def expire() -> None:
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread), ctypes.py_object(TrialTimeout))
+
+    timer = threading.Timer(seconds, expire)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
+def _runner_module(name: str):
+    """`vision`/`glue` name a module of runners/; a dotted name is a module path (test runners)."""
+    return importlib.import_module(name if "." in name else f"runners.{name}")
 
 
 def _restore_checkpoint(local_dir: Path) -> None:
@@ -65,13 +120,12 @@ def device_share(assigned: dict, cpus_on_node: int) -> int:
 
 def run_trial(config: dict) -> None:
     """Ray Tune function trainable: run one trial of any task."""
-    context = tune.get_context()
-    trial_id = context.get_trial_id()
+    trial_id = config.get("_trial_id") or tune.get_context().get_trial_id()
 
-    import torch
-
-    torch.set_num_threads(max(1, int(config.get("_cpus", 1))))
-    runner = importlib.import_module(f"runners.{config['_runner']}")
+    runner = _runner_module(config["_runner"])
+    torch = sys.modules.get("torch")  # imported by every real runner; test runners may do without
+    if torch is not None:
+        torch.set_num_threads(max(1, int(config.get("_cpus", 1))))
     chance = 0.0  # known from the runner's first report
 
     with tempfile.TemporaryDirectory(prefix=f"ckpt-{trial_id}-") as tmp:
@@ -91,10 +145,17 @@ def run_trial(config: dict) -> None:
                 tune.report(cleaned)
             _maybe_inject_fault(config, trial_id)
 
-        result = runner.train(run_config, report)
+        try:
+            with _deadline(config.get("_trial_timeout")):
+                result = runner.train(run_config, report)
+        except TrialTimeout:
+            result = {"status": "timeout", "error": f"trial passed --trial-timeout {config['_trial_timeout']:g} s"}
+        except Exception as exc:
+            if not is_config_error(exc):
+                raise  # infrastructure: Tune retries the trial
+            line = (str(exc).strip().splitlines() or [""])[0][:300]
+            result = {"status": "error", "error": f"{type(exc).__name__}: {line}"}
         chance = float(result.get("chance", chance))
-        import ray
-
         share = device_share(ray.get_runtime_context().get_assigned_resources(), os.cpu_count() or 1)
         final = {**result, "device_share": share, "final": True}
         if final.get("status") != "ok":

@@ -57,6 +57,14 @@ def test_tiny_study_end_to_end(tmp_path, capsys, ray_shutdown):
         assert row["hp_lr"] == pytest.approx(best["hp_lr"])
         assert row["seed"] not in set(cell["seed"])
     assert set(trials["phase"]) == {"tune", "confirm", "default"}
+    # `python -m study plan` with the same flags counts exactly the trials that ran
+    code = main(["plan", "--optimizers", "adamw,lion", "--trials", "2", "--iid-trials", "2", "--epochs", "1",
+                 "--seeds", "1", "--phases", "tune,confirm,default"])
+    planned = capsys.readouterr().out
+    assert code == 0
+    for phase, n in trials["phase"].value_counts().items():
+        assert f"  {phase}: {n} trials" in planned, planned
+    assert f"total: {len(trials)} trials" in planned
 
     history = pd.read_csv(study_dir / "history.csv")
     assert {"trial_id", "epoch", "key", "value"} <= set(history.columns)
@@ -105,6 +113,13 @@ def test_kill_9_then_resume_runs_the_exact_budget(tmp_path):
         if "done" in line and "[tune]" in line and sum("[tune]" in s for s in seen) >= 3:
             break
         assert time.monotonic() < deadline, "".join(seen)
+    status = subprocess.run([sys.executable, "-m", "study", "status", str(tmp_path / "killed")], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)  # while the study runs
+    assert status.returncode == 0, status.stderr
+    assert f"driver pid {proc.pid}" in status.stdout
+    assert "total:" in status.stdout and " remaining" in status.stdout
+    counts = [int(w) for w in status.stdout.split("total:")[1].replace(",", " ").split() if w.isdigit()]
+    assert sum(counts) == 8 + 2, status.stdout  # tune 2 x 4, confirm 2 x 1: every trial is somewhere
     os.killpg(proc.pid, signal.SIGKILL)  # the driver and everything it started
     proc.wait()
 
@@ -121,6 +136,7 @@ def test_kill_9_then_resume_runs_the_exact_budget(tmp_path):
     tune = trials[trials["phase"] == "tune"]
     assert tune.groupby("optimizer").size().to_dict() == {"adamw": 4, "sgd": 4}
     assert trials["trial_id"].is_unique
+    assert set(tune["trial_id"]) == {f"tune-digits-{o}-{i}" for o in ("adamw", "sgd") for i in range(4)}
     assert (trials[trials["phase"] == "confirm"].groupby("optimizer").size() == 1).all()
 
 

@@ -1,0 +1,87 @@
+"""`python -m study plan`: what a launch with the same flags will run, before it runs.
+
+Cells, trials per phase and in total, and (with `--probe`) an estimate of the trial-hours from one
+short probe trial per task timed on this machine. Starts no Ray and writes no study.
+"""
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import pandas as pd
+
+import search_spaces
+from study.spec import StudySpec
+from study.tasks import parse_task, runner_config
+
+PHASE_ORDER = ("tune", "confirm", "default", "paper")
+
+
+def planned_configs(spec: StudySpec) -> list[dict]:
+    """One config-like dict (phase, task, optimizer, epochs) per trial a launch of `spec` runs.
+
+    Built by the launch's own functions; the confirm phase is counted as if every cell had an ok
+    tune trial (a cell whose tune trials all fail has no confirm trials)."""
+    from study.launch import cell_configs, fixed_configs
+
+    cells = cell_configs(spec, {"CPU": 1.0, "GPU": 0.0})
+    out = []
+    if "tune" in spec.phases:
+        out += [base for base in cells.values() for _ in range(spec.trials)]
+    rows = pd.DataFrame([{"trial_id": key, "task": b["task"], "optimizer": b["optimizer"], "status": "ok",
+                          "score": 0.0} for key, b in cells.items()])
+    tune_hps = {key: search_spaces.default_point(b["optimizer"]) for key, b in cells.items()}
+    if any(p != "tune" for p in spec.phases):
+        out += fixed_configs(spec, cells, rows if "tune" in spec.phases else None, tune_hps)
+    return out
+
+
+def trial_counts(spec: StudySpec) -> dict[str, int]:
+    """Trials per phase, in phase order."""
+    counts = Counter(config["phase"] for config in planned_configs(spec))
+    return {phase: counts[phase] for phase in PHASE_ORDER if counts[phase]}
+
+
+def probe_seconds_per_epoch(spec: StudySpec, task_name: str) -> float:
+    """Wall seconds of one epoch (eval interval) of a default-point trial of `task_name`, here."""
+    import importlib
+
+    task = parse_task(task_name)
+    optimizer = spec.optimizers[0]
+    config = {**runner_config(task, spec.task_config), **search_spaces.default_point(optimizer),
+              "task": task_name, "optimizer": optimizer, "protocol": "fair", "epochs": 1, "seed": spec.seed}
+    runner = importlib.import_module(f"runners.{task.runner}")
+    start = time.perf_counter()
+    result = runner.train(config, lambda metrics: None)
+    return float(result.get("wall_time") or time.perf_counter() - start)  # the runner's own clock: no imports
+
+
+def print_plan(spec: StudySpec, probe: bool = False) -> int:
+    configs = planned_configs(spec)
+    counts = trial_counts(spec)
+    cells = len(spec.tasks) * len(spec.optimizers)
+    print(f"study plan ({spec.preset}): {len(spec.tasks)} task(s) x {len(spec.optimizers)} optimizer(s) = {cells} cells")
+    print(f"  tasks: {', '.join(spec.tasks)}")
+    print(f"  optimizers: {', '.join(spec.optimizers)}")
+    for phase, n in counts.items():
+        print(f"  {phase}: {n} trials")
+    print(f"  total: {len(configs)} trials")
+    gpus = spec.gpus_per_trial
+    print(f"  per trial: {spec.epochs} epochs (paper phase: its paper's budget), "
+          f"timeout {f'{spec.trial_timeout:g} s' if spec.trial_timeout else 'none'}, "
+          f"GPUs {'auto (1 if the cluster has GPUs)' if gpus is None else f'{gpus:g}'}")
+    if not probe:
+        print("  cost: pass --probe to time one short trial per task on this machine")
+        return 0
+    epochs = Counter()
+    for config in configs:
+        epochs[config["task"]] += config["epochs"]
+    total = 0.0
+    for task_name in spec.tasks:
+        per_epoch = probe_seconds_per_epoch(spec, task_name)
+        hours = per_epoch * epochs[task_name] / 3600
+        total += hours
+        print(f"  probe {task_name}: {per_epoch:.1f} s per epoch here -> {hours:.2f} trial-hours")
+    device = f"x {gpus:g} GPU per trial = {total * gpus:.2f} GPU-hours" if gpus else "(one device per trial)"
+    print(f"  estimate: {total:.2f} trial-hours {device}, if trials run as fast as the probe did here")
+    return 0

@@ -1,0 +1,263 @@
+"""Scaling a study out: concurrency from the cluster's slots, deterministic trial ids, the study
+lock, per-trial timeouts, config errors reaching TPE at chance, --retry-errored, plan and status,
+trackers (issue 12). The end-to-end tests use the sleeping test runner (tests/sleep_runner.py)."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from pathlib import Path
+from unittest import mock
+
+import pandas as pd
+import pytest
+
+from study import launch as launch_module
+from study.cli import main
+from study.errors import SpecError
+from study.lock import LOCK_FILE, STALE_AFTER, StudyLock, read_lock
+
+
+# ----------------------------------------------------------------------------- lock
+def test_lock_refuses_a_second_driver_and_releases(tmp_path):
+    with StudyLock(tmp_path):
+        holder = read_lock(tmp_path)
+        assert holder["pid"] == os.getpid() and holder["host"] == socket.gethostname()
+        with pytest.raises(SpecError, match=f"in use by pid {os.getpid()} on {socket.gethostname()}"):
+            StudyLock(tmp_path).acquire()
+    assert not (tmp_path / LOCK_FILE).exists()
+
+
+def _write_lock(path: Path, **fields) -> None:
+    base = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.time(), "heartbeat": time.time()}
+    (path / LOCK_FILE).write_text(json.dumps({**base, **fields}))
+
+
+def test_stale_locks_are_taken_over_and_live_ones_are_not(tmp_path, capsys):
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    _write_lock(tmp_path, pid=int(dead.stdout))  # a driver on this host that has exited
+    with StudyLock(tmp_path):
+        assert read_lock(tmp_path)["pid"] == os.getpid()
+    assert "no longer running" in capsys.readouterr().err
+
+    _write_lock(tmp_path, host="other-node", pid=1, heartbeat=time.time() - 2 * STALE_AFTER)
+    with StudyLock(tmp_path):
+        pass
+    assert "heartbeat" in capsys.readouterr().err
+
+    _write_lock(tmp_path, host="other-node", pid=1)  # alive elsewhere, as far as we can tell
+    with pytest.raises(SpecError, match="other-node"):
+        StudyLock(tmp_path).acquire()
+
+
+# ----------------------------------------------------------------------------- spec and resources
+@pytest.mark.parametrize("args, needle", [
+    (["--gpus-per-trial", "1.5"], "gpus_per_trial"),
+    (["--log-to", "nosuchtracker"], "nosuchtracker"),
+    (["--trial-timeout", "0"], "trial_timeout"),
+    (["--retry-errored"], "--resume"),
+])
+def test_new_launch_flags_refuse_bad_values(args, needle, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code = main(["launch", "--storage", str(tmp_path / "s"), *args])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and needle in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_tracker_package_is_one_line(tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mlflow" else real(name, *a))
+    code = main(["launch", "--log-to", "mlflow", "--storage", str(tmp_path / "s"), "--name", "x"])
+    err = capsys.readouterr().err
+    assert code == 2 and "pip install mlflow" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "s").exists()
+
+
+def test_relative_data_paths_become_absolute(tmp_path, monkeypatch):
+    from study.spec import build_spec
+
+    monkeypatch.chdir(tmp_path)
+    spec = build_spec(None, None, {"tasks": ["glue-sst2"], "task_config": {
+        "data_dir": "data", "cache_dir": "~/c", "data_files": {"train": "t.csv", "validation": ["v1.csv"]}}})
+    assert spec.task_config["data_dir"] == str(tmp_path / "data")
+    assert spec.task_config["cache_dir"] == os.path.expanduser("~/c")
+    assert spec.task_config["data_files"] == {"train": str(tmp_path / "t.csv"), "validation": [str(tmp_path / "v1.csv")]}
+
+
+def _nodes(*specs):
+    return [{"Alive": True, "Resources": {"CPU": c, **({"GPU": g} if g else {})}} for c, g in specs]
+
+
+def test_slots_and_autoscaling_gpus(monkeypatch, capsys):
+    import ray
+
+    from study.cluster import plan_resources, trial_slots
+    from study.spec import StudySpec, validate
+
+    monkeypatch.setattr(ray, "nodes", lambda: _nodes((16.0, 0), *[(32.0, 8.0)] * 4))
+    resources = plan_resources(validate(StudySpec()))
+    assert resources == {"CPU": 4.0, "GPU": 1.0} and trial_slots(resources) == 32
+    assert trial_slots({"CPU": 1.0, "GPU": 0.25}) == 4 * 32 + 0  # GPU trials never land on the CPU head
+    assert trial_slots({"CPU": 1.0, "GPU": 0.0}) == 16 + 4 * 32
+    # autoscaling: no GPU node up yet, an explicit --gpus-per-trial is kept (and said so)
+    monkeypatch.setattr(ray, "nodes", lambda: _nodes((4.0, 0)))
+    assert plan_resources(validate(StudySpec(gpus_per_trial=1))) == {"CPU": 1.0, "GPU": 1.0}
+    assert "wait" in capsys.readouterr().err
+    assert launch_module.concurrency(validate(StudySpec(gpus_per_trial=1)), {"CPU": 1.0, "GPU": 1.0}) \
+        == launch_module.AUTOSCALING_PENDING
+    assert launch_module.concurrency(validate(StudySpec(max_concurrent=3)), {"CPU": 1.0, "GPU": 0.0}) == 3
+    # a GPU preset on a GPU-less cluster: one loud warning
+    plan_resources(validate(StudySpec(preset="thermolion-paper")))
+    err = capsys.readouterr().err
+    assert err.count("WARNING") == 1 and "thermolion-paper" in err
+
+
+# ----------------------------------------------------------------------------- trainable pieces
+def test_config_errors_are_told_apart_from_infrastructure_errors():
+    from study.trainable import InjectedFault, is_config_error
+
+    assert is_config_error(RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"))
+    assert is_config_error(RuntimeError("mat1 and mat2 shapes cannot be multiplied (4x3 and 5x6)"))
+    assert is_config_error(ValueError("Invalid learning rate: -1"))
+    assert is_config_error(RuntimeError("loss is nan at step 0"))
+    assert not is_config_error(OSError("No space left on device"))
+    assert not is_config_error(ConnectionError("lost the GCS"))
+    assert not is_config_error(RuntimeError("scheduled maintenance of the node"))
+    assert not is_config_error(InjectedFault("injected fault in trial x"))
+
+
+def test_deadline_interrupts_a_busy_thread():
+    from study.trainable import TrialTimeout, _deadline
+
+    start = time.monotonic()
+    with pytest.raises(TrialTimeout):
+        with _deadline(0.3):
+            while time.monotonic() - start < 10:
+                time.sleep(0.01)
+    assert time.monotonic() - start < 3
+    with _deadline(5):  # finishing in time raises nothing, then or later
+        pass
+    time.sleep(0.1)
+
+
+def test_searcher_ids_are_deterministic_and_ray_id_repeats_are_refused():
+    from study.searcher import CellSearcher
+
+    cells = {f"digits/{o}": {"task": "digits", "optimizer": o, "phase": "tune"} for o in ("adamw", "lion")}
+    searcher = CellSearcher(cells, trials=2, iid_trials=2, seed=0, overrides={})
+    ids = [searcher.suggest(f"ray{i}")["_trial_id"] for i in range(4)]
+    assert ids == ["tune-digits-adamw-0", "tune-digits-lion-0", "tune-digits-adamw-1", "tune-digits-lion-1"]
+    fresh = CellSearcher(cells, trials=2, iid_trials=2, seed=0, overrides={})
+    assert fresh.suggest("ray0")["_trial_id"] == ids[0]
+    assert fresh.suggest("ray0") is None  # a colliding Ray id: Tune asks again with another
+    assert fresh.suggest("ray9")["_trial_id"] == ids[1]
+
+
+# ----------------------------------------------------------------------------- end to end (sleeping trials)
+def _sleeping_cells(behaviour: dict[str, dict]):
+    """Every trial runs tests/sleep_runner.py, with per-optimizer misbehaviours."""
+    original = launch_module.cell_configs
+
+    def cells(spec, resources):
+        return {key: {**base, "_runner": "tests.sleep_runner", "sleep_s": 0.05, **behaviour.get(base["optimizer"], {})}
+                for key, base in original(spec, resources).items()}
+
+    return mock.patch.object(launch_module, "cell_configs", cells)
+
+
+def _no_report():
+    return mock.patch("reports.write_report", return_value={})  # the report is not under test here
+
+
+@pytest.mark.slow
+def test_errors_timeouts_tpe_trackers_status_and_retry_errored(tmp_path, capsys):
+    import optuna
+    import ray
+
+    from study.searcher import optuna_storage
+    from study.status import status_table
+
+    disk_ok = tmp_path / "disk-ok"
+    behaviour = {"adamw": {"oom_above_lr": 0.0}, "lion": {"hang": True}, "sgd": {"crash_unless": str(disk_ok)}}
+    config = tmp_path / "scale.yaml"
+    config.write_text(f"optimizers: [adam, adamw, lion, sgd]\ntrials: 2\niid_trials: 2\nepochs: 1\nseeds: 1\n"
+                      f"phases: [tune, default]\nmax_failures: 0\ntrial_timeout: 5\nlog_to: [mlflow]\n"
+                      f"storage: {tmp_path}\nname: scale\n")
+    try:
+        with _sleeping_cells(behaviour), _no_report():
+            code = main(["launch", "--config", str(config)])
+        out = capsys.readouterr().out
+        assert code == 0, out
+        study_dir = tmp_path / "scale"
+        trials = pd.read_csv(study_dir / "trials.csv")
+        tune = trials[trials["phase"] == "tune"]
+        expected_ids = {f"tune-digits-{o}-{i}" for o in ("adam", "adamw", "lion", "sgd") for i in range(2)}
+        assert set(tune["trial_id"]) == expected_ids
+        assert {p.name for p in (study_dir / "ray" / "tune").iterdir() if p.is_dir()} >= expected_ids
+        by_opt = {o: rows for o, rows in trials.groupby("optimizer")}
+        assert (by_opt["adam"]["status"] == "ok").all()
+        oom = by_opt["adamw"]
+        assert (oom["status"] == "error").all() and oom["score"].isna().all()
+        assert oom["error"].str.contains("out of memory").all()
+        hung = by_opt["lion"]
+        assert (hung["status"] == "timeout").all() and hung["error"].str.contains("trial-timeout").all()
+        crashed = by_opt["sgd"]
+        assert (crashed["status"] == "error").all() and crashed["error"].str.contains("scratch disk").all()
+
+        # the config errors reached adamw's TPE as the chance score; adam's TPE saw real scores
+        storage = optuna_storage(str(study_dir / "optuna.journal"))
+        told = optuna.load_study(study_name="digits/adamw", storage=storage).trials
+        assert [t.state.name for t in told] == ["COMPLETE"] * 2 and [t.value for t in told] == [10.0] * 2
+        adam = optuna.load_study(study_name="digits/adam", storage=storage).trials
+        assert all(t.value > 10.0 for t in adam)
+
+        import mlflow
+
+        mlflow.set_tracking_uri(f"sqlite:///{study_dir / 'mlflow.db'}")
+        runs = mlflow.search_runs(experiment_names=["scale/tune"])
+        assert len(runs) == 8
+
+        table = status_table(study_dir).set_index(["phase", "optimizer"])
+        assert table.loc[("tune", "adam"), ["done", "errored", "remaining"]].tolist() == [2, 0, 0]
+        assert table.loc[("tune", "lion"), ["done", "errored", "remaining"]].tolist() == [0, 2, 0]
+        assert table.loc[("default", "sgd"), "errored"] == 1
+
+        # the node's disk is back: rerun the errored (crashed) trials, and only those
+        disk_ok.touch()
+        with _sleeping_cells(behaviour), _no_report():
+            code = main(["launch", "--resume", "--retry-errored", "--name", "scale", "--storage", str(tmp_path)])
+        out = capsys.readouterr().out
+        assert code == 0, out
+        again = pd.read_csv(study_dir / "trials.csv")
+        assert again["trial_id"].is_unique and set(again["trial_id"]) == set(trials["trial_id"])
+        assert (again.loc[again["optimizer"] == "sgd", "status"] == "ok").all()
+        kept = trials[trials["optimizer"] != "sgd"].set_index("trial_id")
+        now = again.set_index("trial_id").loc[kept.index]
+        assert now["status"].tolist() == kept["status"].tolist()
+        pd.testing.assert_series_equal(now["wall_time"], kept["wall_time"])  # not rerun
+    finally:
+        ray.shutdown()
+
+
+@pytest.mark.slow
+def test_trials_fill_every_slot_of_a_simulated_gpu_cluster(tmp_path):
+    """Two nodes of 2 logical GPUs: 4 slots, filled at once by the trials of all cells (the full
+    4 x 8 GPU measurement is benchmarks/cluster_occupancy.py)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from cluster_occupancy import run
+
+    result = run(trial_s=1.5, nodes=2, gpus_per_node=2, waves=2, cpus_per_trial=0.5, cpus_per_node=1.0,
+                 storage=str(tmp_path))
+    assert result["slots"] == 4 and result["concurrency"] == 4
+    assert result["trials"] == result["ok"] == 8
+    assert result["peak_busy"] == 4  # every slot busy at once, and never more trials than GPUs
+    assert result["cells_overlap"]  # cells interleave instead of running one after another
