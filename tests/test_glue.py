@@ -62,7 +62,7 @@ def _config(d, **kw):
 
 def test_tiny_t5_learns_synthetic_task(sst2_dir):
     reports = []
-    out = glue.train(_config(sst2_dir, steps=150, eval_every=50, trial_index=3, phase="tune",
+    out = glue.train(_config(sst2_dir, steps=150, eval_every=50, trial_index=3, phase="confirm",
                              _study_dir="x"), reports.append)
     assert [r["step"] for r in reports] == [50, 100, 150]
     assert [r["epoch"] for r in reports] == [1, 2, 3]

@@ -7,6 +7,15 @@ Evaluation scores each task's few target strings (rank classification: the targe
 highest sequence log-likelihood wins) instead of free generation: one encoder pass and one
 batched decoder pass, no host round trips, never an unparsable output. For STS-B the 26 targets
 0.0, 0.2, ..., 5.0 are T5's rounded regression scores.
+
+Models: ``t5-base`` (the paper's) and ``t5-small`` are the original T5 checkpoints, which were
+pre-trained on a mixture of C4 *and* the supervised tasks, GLUE's train sets with these exact
+input prefixes among them (T5 paper, Sec. 3.7): fine-tuning them on GLUE starts from a model that
+has seen the training data. ``t5-v1_1-base`` (``google/t5-v1_1-base``: C4 only, GEGLU, untied
+head) is the option without that exposure; pair it with ``selection: dev-split`` for a fair
+protocol on data the model has never seen. Weights are always loaded in float32: ``amp`` is
+bf16 autocast over float32 master weights, and a checkpoint saved in bf16 (``dtype="auto"``)
+would otherwise train in pure bf16.
 """
 
 from __future__ import annotations
@@ -16,7 +25,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-HUB_NAMES = {"t5-small": "google-t5/t5-small", "t5-base": "google-t5/t5-base"}
+HUB_NAMES = {"t5-small": "google-t5/t5-small", "t5-base": "google-t5/t5-base",
+             "t5-v1_1-base": "google/t5-v1_1-base"}
 
 # ``tiny``: a random T5 for tests and benchmarks, with the byte-level ByT5 tokenizer (no files).
 TINY = dict(d_model=64, d_ff=128, d_kv=16, num_heads=4, num_layers=2, num_decoder_layers=2,
@@ -25,8 +35,8 @@ TINY = dict(d_model=64, d_ff=128, d_kv=16, num_heads=4, num_layers=2, num_decode
 
 
 def build(name: str, seed: int) -> tuple[nn.Module, object]:
-    """(T5ForConditionalGeneration, tokenizer) for ``tiny``, ``t5-small``, ``t5-base``, a hub id or
-    a local directory."""
+    """(T5ForConditionalGeneration in float32, tokenizer) for ``tiny``, ``t5-small``, ``t5-base``,
+    ``t5-v1_1-base``, a hub id or a local directory."""
     from transformers import (AutoTokenizer, ByT5Tokenizer, T5Config,
                               T5ForConditionalGeneration)
 
@@ -42,7 +52,7 @@ def build(name: str, seed: int) -> tuple[nn.Module, object]:
         if Path(path).is_dir() and not (Path(path) / "config.json").is_file():
             raise OSError(f"{path} has no config.json")
         tok = AutoTokenizer.from_pretrained(path)
-        model = T5ForConditionalGeneration.from_pretrained(path)
+        model = T5ForConditionalGeneration.from_pretrained(path, dtype=torch.float32)
     except (OSError, ValueError) as exc:
         raise FileNotFoundError(
             f"model {name!r}: cannot load {path!r} ({str(exc).splitlines()[0]}); pass model="
