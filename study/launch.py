@@ -24,9 +24,9 @@ from study.spec import StudySpec, is_uri
 from study.tasks import parse_task, runner_config
 
 FRESH_SEED_BASE = 1000  # confirm/default/paper seeds are FRESH_SEED_BASE + seed*100 + i
-# The paper phase trains with the paper's own budget under both protocols, so the two columns
-# differ only in what is scored (ThermoLion: its 12 epochs at batch 1024, from its paper point).
-PAPER_BUDGET = {"thermolion": {"epochs": 12}}
+# The paper phase trains with the paper's own budget (search_spaces.paper_budget) under both
+# protocols, so the two columns differ only in what is scored (ThermoLion: its 12 epochs at batch
+# 1024; SepNorm on GLUE: 50k steps at batch 128, constant lr).
 
 
 def _save_state(study_dir: Path, state: dict) -> None:
@@ -73,7 +73,7 @@ def fixed_configs(spec: StudySpec, cells: dict[str, dict], tune_rows: pd.DataFra
             config = {**base, **hps, "phase": phase, "protocol": protocol, "seed": seed, "iid": False,
                       "_hps": sorted(hps)}
             if phase == "paper":
-                config.update(PAPER_BUDGET.get(parse_task(base["task"]).paper, {}))
+                config.update(search_spaces.paper_budget(parse_task(base["task"]).paper, base["task"]))
             config["_trial_id"] = f"{phase}-{base['task']}-{base['optimizer']}-{protocol}-s{seed}"
             out.append(config)
 
@@ -103,8 +103,10 @@ def trial_dirname(trial) -> str:
 def _run_config(spec: StudySpec, phase: str, callbacks: list):
     from ray import tune
 
+    from study.checkpoints import DropFinishedCheckpoints
+
     return tune.RunConfig(
-        name=phase, storage_path=spec.ray_storage, verbose=0, callbacks=callbacks,
+        name=phase, storage_path=spec.ray_storage, verbose=0, callbacks=[*callbacks, DropFinishedCheckpoints()],
         failure_config=tune.FailureConfig(max_failures=spec.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
     )
