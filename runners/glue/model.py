@@ -32,20 +32,30 @@ HUB_NAMES = {"t5-small": "google-t5/t5-small", "t5-base": "google-t5/t5-base",
 TINY = dict(d_model=64, d_ff=128, d_kv=16, num_heads=4, num_layers=2, num_decoder_layers=2,
             relative_attention_num_buckets=8, relative_attention_max_distance=32,
             dropout_rate=0.0)
+# Random weights in the shapes of t5-small / t5-base (their config.json, 32128-token vocabulary)
+# with the ByT5 tokenizer: throughput and checkpoint-size benchmarks without a download.
+SHAPES = {
+    "tiny": TINY,
+    "random-t5-small": dict(d_model=512, d_ff=2048, d_kv=64, num_heads=8, num_layers=6,
+                            num_decoder_layers=6, vocab_size=32128),
+    "random-t5-base": dict(d_model=768, d_ff=3072, d_kv=64, num_heads=12, num_layers=12,
+                           num_decoder_layers=12, vocab_size=32128),
+}
 
 
 def build(name: str, seed: int) -> tuple[nn.Module, object]:
-    """(T5ForConditionalGeneration in float32, tokenizer) for ``tiny``, ``t5-small``, ``t5-base``,
-    ``t5-v1_1-base``, a hub id or a local directory."""
+    """(T5ForConditionalGeneration in float32, tokenizer) for ``tiny``, ``random-t5-small``,
+    ``random-t5-base`` (``SHAPES``), ``t5-small``, ``t5-base``, ``t5-v1_1-base``, a hub id or a
+    local directory."""
     from transformers import (AutoTokenizer, ByT5Tokenizer, T5Config,
                               T5ForConditionalGeneration)
 
     torch.manual_seed(seed)
-    if name == "tiny":
+    if name in SHAPES:
         tok = ByT5Tokenizer()
-        cfg = T5Config(vocab_size=len(tok), pad_token_id=tok.pad_token_id,
-                       eos_token_id=tok.eos_token_id, decoder_start_token_id=tok.pad_token_id,
-                       **TINY)
+        shape = {"vocab_size": len(tok), **SHAPES[name]}
+        cfg = T5Config(pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
+                       decoder_start_token_id=tok.pad_token_id, **shape)
         return T5ForConditionalGeneration(cfg), tok
     path = HUB_NAMES.get(name, name)
     try:
