@@ -41,17 +41,17 @@ with ``_`` and ``phase``, ``iid``, ``trial_index`` are ignored):
   only the fixed phases report test scores.
 - ``eval_batch_size`` (64), ``diagnostics`` (read ``optimizer.diagnostics()`` at each eval).
 
-Reports, at each eval: ``epoch`` (eval count), ``step``, ``train_loss`` (mean over the
-interval), ``score``, ``chance``, ``lr``, ``val_<metric>`` (and ``diag/<name>``). Returns
-``status`` (ok | diverged), ``score``, ``test_score`` (GLUE dev), ``chance``, ``train_loss``,
-``steps``, ``epochs_done``, ``wall_time``, ``time_per_step`` (training only), ``tokens_per_s``
-(encoder input tokens, training only), ``val_<metric>``, ``test_<metric>``,
-``truncated_train`` / ``truncated_eval`` (examples cut at ``max_length`` in the training / the
-evaluated splits). Metrics per task: CoLA mcc; SST-2, QNLI, RTE acc; MRPC, QQP f1 (main) and
-acc; STS-B pearson (main) and spearman; MNLI acc, on dev acc_m (main) and acc_mm. Metrics are fractions/coefficients, scores are 100 x the
-main metric. ``chance`` is 100/n_classes for accuracy, 0 for MCC and correlations, and the F1 of
-always predicting the positive class for F1. A non-finite mean training loss at an eval stops the
-trial as ``diverged`` with score = test_score = chance (the loss is checked once per eval
+Reports, at each eval: ``epoch`` (eval count), ``step``, ``train_loss`` (mean over the interval),
+``score``, ``chance``, ``lr``, ``val_<metric>`` (and ``diag/<name>``). Returns ``status`` (ok |
+diverged), ``score``, ``test_score`` (GLUE dev), ``chance``, ``train_loss``, ``steps``,
+``epochs_done``, ``wall_time``, ``time_per_step`` (training only), ``tokens_per_s`` (encoder input
+tokens, training only), ``val_<metric>``, ``test_<metric>``, ``truncated_train`` /
+``truncated_eval`` (examples cut at ``max_length`` in the training / the evaluated splits). Metrics
+per task: CoLA mcc; SST-2, QNLI, RTE acc; MRPC, QQP f1 (main) and acc; STS-B pearson (main) and
+spearman; MNLI acc, on dev acc_m (main) and acc_mm. Metrics are fractions/coefficients, scores are
+100 x the main metric. ``chance`` is 100/n_classes for accuracy, 0 for MCC and correlations, and
+the F1 of always predicting the positive class for F1. A non-finite mean training loss at an eval
+stops the trial as ``diverged`` with score = test_score = chance (the loss is checked once per eval
 interval: no host sync per step). Optimizers are built on ``model.block_view``: the parameters
 arranged by T5 blocks, so ``groups="block"`` means one group per T5 block (``layer`` per module).
 An optimizer with a ``swa`` attribute averages the weights at each eval after its start fraction
