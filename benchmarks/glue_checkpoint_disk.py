@@ -75,7 +75,7 @@ def main() -> None:
             f"phases: [tune]\nstorage: {root}\nname: disk\nmax_concurrent: 1\n"
             f"task_config: {{model: {model}, data_dir: {data}, cache_dir: {root / 'cache'}, steps: 3, n_val: 16, "
             f"eval_batch_size: 16, checkpoint_every: {args.checkpoint_every}}}\n"
-            "search_space: {" + ", ".join(f"{o}: {{batch_size: 64}}" for o in opts) + "}\n")
+            "search_space: {" + ", ".join(f"{o}: {{batch_size: 8}}" for o in opts) + "}\n")
         peak: dict[str, int] = {}
         largest: dict[str, int] = {}
         done = threading.Event()
@@ -96,8 +96,9 @@ def main() -> None:
             done.set()
             poller.join()
         wall = time.perf_counter() - start
-        if code != 0:
-            raise SystemExit(f"study failed with exit code {code}")
+        errors = list((root / "disk" / "ray").glob("*/trial_*/error.txt"))
+        if code != 0 or errors:
+            raise SystemExit(f"study failed (exit code {code}): {errors[0].read_text() if errors else ''}")
         final = checkpoint_files([root / "disk", local])
         left_dirs = list((root / "disk" / "ray").glob("*/trial_*/checkpoint_*"))
         rows = []
