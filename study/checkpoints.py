@@ -11,15 +11,13 @@ import pyarrow.fs
 from ray import tune
 
 
-def delete_trial_checkpoints(trial) -> int:
-    """Remove the `checkpoint_*` directories of a trial from its storage (local or URI); returns
-    how many were removed."""
+def delete_trial_checkpoints(trial) -> None:
+    """Remove the `checkpoint_*` directories of a trial from its storage (local path or URI)."""
     fs, root = trial.storage.storage_filesystem, trial.storage.trial_fs_path
     infos = fs.get_file_info(pyarrow.fs.FileSelector(root, allow_not_found=True))
     dirs = [i.path for i in infos if i.type == pyarrow.fs.FileType.Directory and i.base_name.startswith("checkpoint_")]
     for path in dirs:
         fs.delete_dir(path)
-    return len(dirs)
 
 
 class DropFinishedCheckpoints(tune.Callback):
