@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from reports.claims import VERDICTS, compare, notes_for
+from reports.glue import glue_table, selection_note
 from reports.render import fmt, fmt_ci
 
 GLOSSARY = [
@@ -205,6 +206,13 @@ def build_blocks(study, summary, claims, ranks, poi, figures: dict, files: dict,
         blocks.append(("p", "How optimistic the best tune trial was, per cell, and where its best config sits at the edge "
                             "of the searched range."))
         blocks.append(("table", curse))
+    if any(t.startswith("glue-") for t in study.tasks):
+        glue = glue_table(study.trials, study.tasks)
+        blocks.append(("h", 2, "GLUE average"))
+        blocks.append(("p", "Mean score per task over each setting's runs and the GLUE average: the macro mean of the "
+                            "tasks' primary metrics, MNLI as the mean of matched and mismatched (– until every task "
+                            "has runs). " + selection_note(study.spec)))
+        blocks.append(("table", glue) if len(glue) else ("p", "No GLUE runs yet."))
     blocks.append(("h", 2, "Do the papers' claims hold?"))
     shown = relevant_claims(claims, study)
     if shown.empty:

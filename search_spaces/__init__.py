@@ -29,7 +29,7 @@ naming the optimizer, the hyperparameter and the value.
 """
 
 from .dims import Categorical, Constant, Dim, Float, Int, LogOrZero, covers
-from .points import default_point, paper_build, paper_point
+from .points import default_point, paper_budget, paper_build, paper_point
 from .sampling import define_by_run, describe, inclusion_gaps, space, validate_overrides
 from .spaces import ACCEPTED, GROUPINGS, RUNNER_KEYS, accepted, names
 
@@ -50,6 +50,7 @@ __all__ = [
     "describe",
     "inclusion_gaps",
     "names",
+    "paper_budget",
     "paper_build",
     "paper_point",
     "space",

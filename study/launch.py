@@ -24,9 +24,9 @@ from study.spec import StudySpec, is_uri
 from study.tasks import parse_task, runner_config
 
 FRESH_SEED_BASE = 1000  # confirm/default/paper seeds are FRESH_SEED_BASE + seed*100 + i
-# The paper phase trains with the paper's own budget under both protocols, so the two columns
-# differ only in what is scored (ThermoLion: its 12 epochs at batch 1024, from its paper point).
-PAPER_BUDGET = {"thermolion": {"epochs": 12}}
+# The paper phase trains with the paper's own budget (search_spaces.paper_budget) under both
+# protocols, so the two columns differ only in what is scored (ThermoLion: its 12 epochs at batch
+# 1024; SepNorm on GLUE: 50k steps at batch 128, constant lr).
 OPTUNA_JOURNAL = "optuna.journal"  # every cell's Optuna study, in the study directory
 # Trials in flight when no node fits a trial yet (an autoscaling cluster): enough pending demand
 # for the autoscaler to start several nodes at once.
@@ -78,7 +78,7 @@ def fixed_configs(spec: StudySpec, cells: dict[str, dict], tune_rows: pd.DataFra
                       "_hps": sorted(hps)}
             if phase == "paper":
                 paper = parse_task(base["task"]).paper
-                config.update(PAPER_BUDGET.get(paper, {}))
+                config.update(search_spaces.paper_budget(paper, base["task"]))
                 build = search_spaces.paper_build(base["optimizer"], paper)
                 if build != base["optimizer"]:
                     config["_build"] = build
@@ -112,11 +112,12 @@ def trial_dirname(trial) -> str:
 def _run_config(spec: StudySpec, phase: str, callbacks: list):
     from ray import tune
 
+    from study.checkpoints import DropFinishedCheckpoints
     from study.trackers import tracker_callbacks
 
     callbacks = callbacks + tracker_callbacks(spec, phase)
     return tune.RunConfig(
-        name=phase, storage_path=spec.ray_storage, verbose=0, callbacks=callbacks,
+        name=phase, storage_path=spec.ray_storage, verbose=0, callbacks=[*callbacks, DropFinishedCheckpoints()],
         failure_config=tune.FailureConfig(max_failures=spec.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
     )

@@ -21,6 +21,8 @@ PHASE_FILES = ("tune", "fixed")  # one Tuner each; `fixed` holds the confirm, de
 RESULT_KEYS = ("score", "test_score", "chance", "train_loss", "steps", "wall_time", "time_per_step", "epochs_done",
                "device_share")
 TEXT_KEYS = ("device_name", "device_kind")
+# The runner's named results kept as extra columns (e.g. MNLI's test_acc_mm, GLUE's truncated_train).
+NAMED_RESULT_PREFIXES = ("val_", "test_", "truncated_")
 # Keys Ray adds to every result, and the adapter's own flags: not part of the per-epoch history.
 RAY_KEYS = {
     "timestamp", "time_this_iter_s", "time_total_s", "training_iteration", "pid", "node_ip",
@@ -61,6 +63,9 @@ def trial_row(trial_id: str, config: dict, metrics: dict, error) -> dict:
             row[key] = value if isinstance(value, (int, float)) else math.nan
     for key in TEXT_KEYS:
         row[key] = str(metrics.get(key, "")) if finished else ""
+    if finished and row["status"] != "error":
+        row.update({k: v for k, v in metrics.items() if k.startswith(NAMED_RESULT_PREFIXES) and k not in row
+                    and isinstance(v, (int, float)) and not isinstance(v, bool)})
     for name in config.get("_hps", ()):
         row[f"hp_{name}"] = config.get(name)
     return row

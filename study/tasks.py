@@ -23,7 +23,7 @@ RUNNER_KEYS = {
     "vision": ("device", "data_dir", "n_train", "amp", "schedule", "diagnostics", "batch_size"),
     "glue": ("model", "device", "data_dir", "data_files", "cache_dir", "n_train", "n_val", "amp", "schedule",
              "warmup_steps", "steps", "eval_every", "grad_accum", "max_length", "eval_batch_size",
-             "diagnostics", "batch_size"),
+             "diagnostics", "batch_size", "selection", "checkpoint_every"),
 }
 
 

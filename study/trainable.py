@@ -141,6 +141,8 @@ def run_trial(config: dict) -> None:
             cleaned = _clean({**metrics, "final": False}, chance)
             if any(checkpoint_dir.iterdir()):
                 tune.report(cleaned, checkpoint=tune.Checkpoint.from_directory(str(checkpoint_dir)))
+                for path in checkpoint_dir.iterdir():  # persisted by Tune: drop the local copy
+                    path.unlink()
             else:
                 tune.report(cleaned)
             _maybe_inject_fault(config, trial_id)

@@ -15,7 +15,7 @@ import torch
 import optim
 from runners import glue
 from runners.glue import checkpoint, data, model as t5
-from runners.glue.tasks import TASKS
+from runners.glue.tasks import TASKS, format_input
 
 GOOD, BAD = ["good", "great", "fine", "nice"], ["bad", "awful", "poor", "sad"]
 FILLER = ["the", "movie", "was", "a", "plot", "very", "really", "and", "it"]
@@ -62,7 +62,7 @@ def _config(d, **kw):
 
 def test_tiny_t5_learns_synthetic_task(sst2_dir):
     reports = []
-    out = glue.train(_config(sst2_dir, steps=150, eval_every=50, trial_index=3, phase="tune",
+    out = glue.train(_config(sst2_dir, steps=150, eval_every=50, trial_index=3, phase="confirm",
                              _study_dir="x"), reports.append)
     assert [r["step"] for r in reports] == [50, 100, 150]
     assert [r["epoch"] for r in reports] == [1, 2, 3]
@@ -130,6 +130,13 @@ def test_mnli_reports_matched_and_mismatched(tmp_path):
     assert {"test_acc_m", "test_acc_mm", "val_acc"} <= set(out)
     assert out["test_score"] == pytest.approx(100 * out["test_acc_m"])
     assert out["chance"] == pytest.approx(100 / 3)
+    reports = []  # the paper's scoring: the best eval by acc_m, and acc_mm at that same eval
+    out = glue.train({"task": "mnli", "data_files": files, "cache_dir": str(tmp_path / "c"),
+                      "protocol": "paper", "steps": 4, "epochs": 4, "batch_size": 4, "lr": 3e-3},
+                     reports.append)
+    best = max(reports, key=lambda r: r["score"])  # the first of equals, as the runner keeps it
+    assert out["score"] == out["test_score"] == best["score"] == 100 * best["val_acc_m"]
+    assert out["test_acc_mm"] == best["val_acc_mm"]
 
 
 def test_file_formats_give_the_same_tokens(sst2_dir, tmp_path):
@@ -351,3 +358,98 @@ def test_rank_scores_are_sequence_log_likelihoods():
                 n = int(labels.ne(-100).sum())
                 want = -net(input_ids=ids, labels=labels[:, :n]).loss * n
                 torch.testing.assert_close(scores[i, c], want, rtol=1e-5, atol=1e-5)
+
+
+def test_eval_count_is_exact_and_tune_trials_skip_the_test(sst2_dir):
+    reports = []
+    out = glue.train(_config(sst2_dir, steps=10, epochs=3, n_train=64, phase="tune"),
+                     reports.append)
+    assert [r["step"] for r in reports] == [4, 7, 10]  # 3 evals, the last at the last step
+    assert out["epochs_done"] == 3 and out["steps"] == 10
+    assert math.isnan(out["test_score"]) and not [k for k in out if k.startswith("test_")
+                                                   and k != "test_score"]
+    assert out["score"] == reports[-1]["score"]
+    from runners.glue.loop import _eval_schedule
+
+    assert _eval_schedule(10, None, 4) == (10, (4, 8, 10))
+    assert _eval_schedule(None, 3, 5) == (15, (5, 10, 15))
+    assert _eval_schedule(7, 10, None) == (7, tuple(range(1, 8)))  # never more evals than steps
+
+
+def test_checkpoint_every_k_evals_and_none_at_the_end(sst2_dir, tmp_path):
+    ck = tmp_path / "ck"
+    seen = []
+
+    def report(row):
+        saved = checkpoint.load(str(ck))
+        seen.append((row["epoch"], saved["state"]["epoch"] if saved else None))
+
+    glue.train(_config(sst2_dir, steps=8, epochs=4, n_train=64, checkpoint_every=2,
+                       _checkpoint_dir=str(ck)), report)
+    assert seen == [(1, None), (2, 2), (3, 2), (4, 2)]  # every 2nd eval, not at the last
+
+
+def test_optimizer_state_is_saved_in_the_parameter_dtype():
+    p = torch.nn.Parameter(torch.ones(3, dtype=torch.bfloat16))
+    opt = torch.optim.Adam([p])
+    p.grad = torch.ones_like(p)
+    opt.step()
+    opt.state[p]["exp_avg"] = opt.state[p]["exp_avg"].float()  # an optimizer keeping wider state
+    sd = checkpoint.compact_optimizer_state(opt)
+    st = sd["state"][0]
+    assert st["exp_avg"].dtype == st["exp_avg_sq"].dtype == torch.bfloat16
+    assert st["step"].dtype == torch.float32 and float(st["step"]) == 1.0  # scalars untouched
+    assert opt.state[p]["exp_avg"].dtype == torch.float32  # the live state is not changed
+    fresh = torch.optim.Adam([torch.nn.Parameter(torch.ones(3, dtype=torch.bfloat16))])
+    fresh.load_state_dict(sd)
+    torch.testing.assert_close(next(iter(fresh.state.values()))["exp_avg"],
+                               opt.state[p]["exp_avg"].bfloat16())
+
+
+def test_truncation_keeps_the_second_segment():
+    spec = TASKS["rte"]
+    tok = t5.build("tiny", 0)[1]
+    long_row = {"sentence1": "premise words " * 40, "sentence2": "the short hypothesis", "label": 0}
+    short_row = {"sentence1": "a cat", "sentence2": "an animal", "label": 1}
+    import datasets
+
+    ds = datasets.Dataset.from_list([long_row, short_row])
+    enc = data.encode(spec, ds, tok, 96)
+    assert enc["truncated"].tolist() == [True, False]
+    assert enc["lengths"].tolist()[0] == 96
+    text = tok.decode(enc["input_ids"][0, :96], skip_special_tokens=True)
+    assert text.startswith("rte sentence1: premise words") and text.endswith(
+        " sentence2: the short hypothesis")
+    plain = tok(format_input(spec, short_row))["input_ids"]  # a row that fits: the paper's string
+    assert enc["input_ids"][1, : enc["lengths"][1]].tolist() == plain
+    both_long = {"sentence1": "x" * 200, "sentence2": "y" * 200}  # equal cuts, both kept
+    text = tok.decode(data.fit_fields(spec, both_long, tok, 96), skip_special_tokens=True)
+    assert text.count("x") == text.count("y") > 20
+
+
+def test_bf16_checkpoint_loads_in_float32(tmp_path):
+    from transformers import ByT5Tokenizer
+
+    net, _ = t5.build("tiny", 0)
+    net.to(torch.bfloat16).save_pretrained(tmp_path / "m")
+    ByT5Tokenizer().save_pretrained(tmp_path / "m")
+    loaded, _ = t5.build(str(tmp_path / "m"), 0)
+    assert {p.dtype for p in loaded.parameters()} == {torch.float32}
+    assert t5.HUB_NAMES["t5-v1_1-base"] == "google/t5-v1_1-base"
+
+
+def test_dev_split_selects_on_one_half_and_tests_on_the_other(sst2_dir):
+    from runners.glue.loop import _prepare, _settings
+
+    tok = t5.build("tiny", 0)[1]
+    s, spec, _ = _settings(_config(sst2_dir, selection="dev-split"))
+    train, sets = _prepare(spec, s, tok)
+    select, test = sets["select"]["validation"], sets["test"]["validation"]
+    assert len(train["target"]) == 600 and len(select["target"]) == len(test["target"]) == 60
+    rows = {tuple(r.tolist()) for r in select["input_ids"]}  # the halves are disjoint rows of dev
+    assert not rows & {tuple(r.tolist()) for r in test["input_ids"]}
+    out = glue.train(_config(sst2_dir, selection="dev-split", steps=2, epochs=1, n_train=32),
+                     lambda r: None)
+    assert out["status"] == "ok" and "test_acc" in out and out["truncated_train"] == 0
+    with pytest.raises(ValueError, match="selection 'dev'"):
+        glue.train(_config(sst2_dir, selection="dev"), print)

@@ -42,12 +42,12 @@ def test_mnist_claims_preset_end_to_end_reports_mnist_claims_under_both_settings
     and one paper seed of one epoch on all 4,000 images (the preset: the paper's 12)."""
     import ray
 
-    from study import launch
+    from search_spaces import points
     from study.cli import main
 
     monkeypatch.setenv("STUDY_DATA_DIR", str(tmp_path / "data"))
     # the paper phase's 12 epochs on 4,000 images cost ~75 s a trial on a CPU; 1 epoch tests the same path
-    monkeypatch.setitem(launch.PAPER_BUDGET, "thermolion", {"epochs": 1})
+    monkeypatch.setattr(points, "THERMOLION_PAPER_EPOCHS", 1)
     config = tmp_path / "small.yaml"
     config.write_text("preset: mnist-claims\ntask_config: {n_train: 300}\n")
     try:

@@ -296,9 +296,29 @@ def test_sepnorm_paper_points():
     assert ss.paper_point("lion", "sepnorm")["lr"] == 7.5e-5
     for opt in ("ortsepnorm", "thermolion", "adam", "sgd"):
         assert ss.paper_point(opt, "sepnorm") is None
-    assert ss.paper_point("sepnorm", "sepnorm", "glue-cola") is None
     with pytest.raises(ValueError, match="unknown paper 'lion'"):
         ss.paper_point("lion", "lion")
+
+
+def test_sepnorm_glue_points_and_budget():
+    from runners.glue import PAPER_SETTINGS, paper
+
+    ran = {o for o in ALL if ss.paper_point(o, "sepnorm", "glue-rte") is not None}
+    assert ran == {"adamw", "lion", "sepnorm", "ortsepnorm"}
+    for opt in ran:  # the runner's own record of the paper's T5 setting, and batch 128
+        point = ss.paper_point(opt, "sepnorm", "glue-rte")
+        assert point == {**PAPER_SETTINGS[opt], "batch_size": 128, "wd_exempt": False,
+                         **({"eps": 1e-8} if opt == "adamw" else {})}
+    lion, adamw = (ss.paper_point(o, "sepnorm", "glue-rte") for o in ("lion", "adamw"))
+    assert lion["lr"] == adamw["lr"] / 10 and lion["weight_decay"] == pytest.approx(3 * adamw["weight_decay"])
+    budget = ss.paper_budget("sepnorm", "glue-rte")
+    assert budget["steps"] == paper.RUN["steps"] == 50_000 and budget["schedule"] == "constant"
+    assert budget["warmup_steps"] == 0 and budget["eval_every"] is None
+    assert ss.paper_budget("sepnorm", "cifar10-resnet20") == {}
+    assert ss.paper_budget("thermolion", "digits") == {"epochs": 12}
+    assert ss.paper_point("adamw", "thermolion", "glue-rte") is None
+    with pytest.raises(ValueError, match="unknown paper 'lion'"):
+        ss.paper_budget("lion")
 
 
 def test_inclusion_relations():

@@ -191,3 +191,92 @@ def test_ctrl_c_keeps_finished_trials_and_says_how_to_resume(tmp_path):
     assert 1 <= len(trials) < 8 and (trials["phase"] == "tune").all()
     state = (tmp_path / "interrupted" / "study.json").read_text()
     assert '"tune": "done"' not in state
+
+
+def _checkpoint_files(roots: list[Path]) -> dict[str, list[int]]:
+    """{trial id: sizes of its checkpoint files} under Ray's trial dirs (trial_<id>/checkpoint_*)
+    and the adapter's local copies (ckpt-<id>-*)."""
+    out: dict[str, list[int]] = {}
+    for root in roots:
+        for path in list(root.glob("ray/*/trial_*/checkpoint_*/*")) + list(root.glob("ckpt-*/*")):
+            try:
+                size = path.stat().st_size
+            except FileNotFoundError:  # deleted between glob and stat
+                continue
+            part = path.parent.parent.name if path.parent.name.startswith("checkpoint_") else path.parent.name
+            trial = part.removeprefix("trial_") if part.startswith("trial_") else part.split("-")[1]
+            out.setdefault(trial, []).append(size)
+    return out
+
+
+def test_glue_study_paper_phase_fills_both_claim_settings(tmp_path, capsys, ray_shutdown, monkeypatch):
+    """Tiny T5 on CoLA-format files: tune, confirm and the paper phase (the paper point under both
+    protocols) give both settings of SepNorm's Table 3 claims; no checkpoint outlives its trial."""
+    import json
+    import random
+    import threading
+
+    import search_spaces.points
+
+    monkeypatch.setattr(search_spaces.points, "GLUE_PAPER_STEPS", 6)  # the paper's 50k, scaled down
+    local_tmp = tmp_path / "tmp"
+    local_tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(local_tmp))  # the trials' local checkpoint copies land here
+    monkeypatch.setenv("RAY_TMPDIR", "/tmp")
+    data = tmp_path / "cola"
+    data.mkdir()
+    rng = random.Random(0)
+    for split, n in (("train", 180), ("validation", 40)):
+        rows = [{"sentence": f"the cat {'sat' if (label := rng.randint(0, 1)) else 'sat sat'} down", "label": label,
+                 "idx": i} for i in range(n)]
+        (data / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    config = tmp_path / "glue.yaml"
+    config.write_text(
+        "tasks: [glue-cola]\noptimizers: [adamw, sepnorm]\ntrials: 1\niid_trials: 1\nepochs: 3\nseeds: 2\npaper_seeds: 2\n"
+        f"phases: [tune, confirm, paper]\nstorage: {tmp_path}\nname: glue\n"
+        f"task_config: {{model: tiny, data_dir: {data}, cache_dir: {tmp_path / 'cache'}, steps: 6, n_val: 40}}\n"
+        "search_space: {adamw: {batch_size: 64}, sepnorm: {batch_size: 64}}\n")
+    peak: dict[str, int] = {}
+    largest = [0]  # one checkpoint file
+    done = threading.Event()
+
+    def poll():
+        while not done.is_set():
+            for trial, sizes in _checkpoint_files([tmp_path / "glue", local_tmp]).items():
+                peak[trial] = max(peak.get(trial, 0), sum(sizes))
+                largest[0] = max(largest[0], *sizes)
+            time.sleep(0.02)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    try:
+        code = main(["launch", "--config", str(config)])
+    finally:
+        done.set()
+        poller.join()
+    assert code == 0, capsys.readouterr().out
+    trials = pd.read_csv(tmp_path / "glue" / "trials.csv")
+    paper = trials[trials["phase"] == "paper"]
+    assert sorted(paper.groupby("protocol").size().items()) == [("fair", 4), ("paper", 4)]
+    assert (paper["steps"] == 6).all() and (paper["epochs_done"] == 3).all()
+    assert (paper["hp_batch_size"] == 128).all()
+    assert set(paper.loc[paper["optimizer"] == "sepnorm", "hp_lr"]) == {1e-5}
+    tune = trials[trials["phase"] == "tune"]
+    assert tune["test_score"].isna().all() and trials.loc[trials["phase"] != "tune", "test_score"].notna().all()
+    assert "truncated_train" in trials.columns and (trials["truncated_train"] == 0).all()
+
+    claims = pd.read_csv(tmp_path / "glue" / "claims.csv").set_index("claim_id")
+    claim = claims.loc["sepnorm-T3-glue-cola-sepnorm-adamw"]
+    assert claim["paper_n"] == 2 and claim["paper_protocol"] == "paper"
+    assert claim["fair_n"] == 2 and claim["fair_protocol"] == "fair"
+    for setting in ("paper", "fair"):
+        assert claim[f"{setting}_verdict"] in ("holds", "within noise", "does not hold")
+    assert "GLUE average" in (tmp_path / "glue" / "report.md").read_text()
+
+    # checkpoints: written (each trial evaluates 3 times: 2 checkpoints), one kept per running trial
+    # (the hand-over holds the new local file, Tune's copy of it and the previous one for a moment),
+    # none left once the trials ended
+    assert not _checkpoint_files([tmp_path / "glue", local_tmp])
+    assert not list((tmp_path / "glue" / "ray").glob("*/trial_*/checkpoint_*"))
+    assert len(peak) == len(trials) and largest[0] > 0
+    assert max(peak.values()) <= 3 * largest[0]

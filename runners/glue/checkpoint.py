@@ -1,4 +1,10 @@
-"""Checkpoints of a GLUE trial: written atomically at each eval, read back when a trial restarts."""
+"""Checkpoints of a GLUE trial: written atomically at an eval, read back when a trial restarts.
+
+Size (T5-base, 223M parameters in float32): model 0.9 GB, plus AdamW's two moments 1.8 GB or
+Lion/SepNorm's one 0.9 GB. The runner writes one every ``checkpoint_every`` evals (never at the
+last, when the trial is done); the study keeps one per running trial and deletes it when the
+trial ends (study/trainable.py, study/checkpoints.py).
+"""
 
 from __future__ import annotations
 
@@ -28,6 +34,25 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
+
+
+def compact_optimizer_state(opt: torch.optim.Optimizer) -> dict:
+    """``opt.state_dict()`` with every per-parameter state tensor (a moment: the parameter's shape)
+    in its parameter's dtype, so that no optimizer's state is written wider than the weights;
+    scalars such as Adam's ``step`` keep their dtype. Resuming loses nothing:
+    ``Optimizer.load_state_dict`` casts floating state (all but ``step``) to the parameter's
+    dtype anyway."""
+    params = [p for group in opt.param_groups for p in group["params"]]
+    sd = opt.state_dict()  # its per-parameter dicts are the optimizer's own: build new ones
+
+    def cast(value, p):
+        if torch.is_tensor(value) and value.is_floating_point() and value.shape == p.shape:
+            return value.to(p.dtype)
+        return value
+
+    sd["state"] = {i: {k: cast(v, params[i]) for k, v in st.items()}
+                   for i, st in sd["state"].items()}
+    return sd
 
 
 def save(directory: str, state: dict) -> None:

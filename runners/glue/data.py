@@ -11,6 +11,12 @@ Sources, in order of precedence:
 Tokenized splits are cached as torch tensors under ``cache_dir`` (default ``$GLUE_CACHE_DIR`` or
 ``~/.cache/optimizer-study/glue``), keyed by the dataset fingerprint, the tokenizer and
 ``max_length``: the first trial tokenizes, every later trial on that machine loads the tensors.
+
+Truncation keeps every segment: an input longer than ``max_length`` tokens is shortened by
+cutting its longest text field first (the "longest_first" rule of pair truncation in BERT and
+Hugging Face tokenizers), so RTE's or QNLI's second sentence is never dropped the way cutting
+the whole string from the right would drop it. Examples that fit are tokenized exactly as the
+T5 paper's input string; the ``truncated`` flag counts those that did not.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from .tasks import TaskSpec, format_input, label_class
 
 _BUILDERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json",
              ".parquet": "parquet"}
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2
 _MEMO: dict[str, dict[str, torch.Tensor]] = {}
 
 
@@ -109,9 +115,10 @@ def encode(spec: TaskSpec, ds, tokenizer, max_length: int, cache_dir: str | None
            ) -> dict[str, torch.Tensor]:
     """Tokenize one split into CPU tensors, through the disk cache.
 
-    Returns ``input_ids`` (N, L) int32 right-padded with the pad id, ``lengths`` (N,) int64,
-    ``target`` (N,) int64 (index into the label words) and ``label`` (N,) float64 (the raw label,
-    for the metrics).
+    Returns ``input_ids`` (N, L) int32 right-padded with the pad id (L: the longest row; batches
+    are cropped to their own longest row), ``lengths`` (N,) int64, ``target`` (N,) int64 (index
+    into the label words), ``label`` (N,) float64 (the raw label, for the metrics) and
+    ``truncated`` (N,) bool (the row was cut to ``max_length``).
     """
     key = hashlib.sha256(
         f"{_CACHE_VERSION}|{spec.name}|{ds._fingerprint}|{_tokenizer_id(tokenizer)}|{max_length}"
@@ -140,9 +147,11 @@ def _tokenize(spec: TaskSpec, ds, tokenizer, max_length: int) -> dict[str, torch
         if bad:
             raise ValueError(f"GLUE task {spec.name!r}: labels must be class ids 0.."
                              f"{spec.n_classes - 1}, found {bad[:5]}")
-    texts = [format_input(spec, dict(zip(spec.columns, vals)))
-             for vals in zip(*(ds[c] for c in spec.columns))]
-    ids = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
+    rows = [dict(zip(spec.columns, vals)) for vals in zip(*(ds[c] for c in spec.columns))]
+    ids = tokenizer([format_input(spec, r) for r in rows])["input_ids"]
+    truncated = [len(x) > max_length for x in ids]
+    for i in (i for i, cut in enumerate(truncated) if cut):
+        ids[i] = fit_fields(spec, rows[i], tokenizer, max_length)
     lengths = torch.tensor([len(x) for x in ids], dtype=torch.int64)
     input_ids = torch.full((len(ids), int(lengths.max())), tokenizer.pad_token_id,
                            dtype=torch.int32)
@@ -153,7 +162,32 @@ def _tokenize(spec: TaskSpec, ds, tokenizer, max_length: int) -> dict[str, torch
         "lengths": lengths,
         "target": torch.tensor([label_class(spec, x) for x in labels], dtype=torch.int64),
         "label": torch.tensor(labels, dtype=torch.float64),
+        "truncated": torch.tensor(truncated, dtype=torch.bool),
     }
+
+
+def fit_fields(spec: TaskSpec, row: dict, tokenizer, max_length: int) -> list[int]:
+    """The input ids of ``row`` in at most ``max_length`` tokens, cutting the longest text field
+    first (by its own token count) until the whole input fits; only when the task prefix and
+    field names alone are too long is the input cut from the right."""
+    fields = {c: str(row[c]) for c in spec.columns}
+    pieces = {c: tokenizer(fields[c], add_special_tokens=False)["input_ids"] for c in fields}
+    while True:
+        ids = tokenizer(format_input(spec, fields))["input_ids"]
+        excess = len(ids) - max_length
+        if excess <= 0:
+            return ids
+        longest = max(pieces, key=lambda c: len(pieces[c]))
+        if not pieces[longest]:
+            return ids[: max_length - 1] + ids[-1:]  # keep the closing </s>
+        n = len(pieces[longest])
+        tied = sum(len(v) == n for v in pieces.values())
+        others = max([len(v) for v in pieces.values() if len(v) < n], default=0)
+        # by the excess or down to the runner-up, whichever cuts less; tied fields share the cut
+        keep = n - -(-excess // tied) if tied > 1 else max(n - excess, others)
+        keep = max(0, min(keep, n - 1))
+        pieces[longest] = pieces[longest][:keep]
+        fields[longest] = tokenizer.decode(pieces[longest], skip_special_tokens=True)
 
 
 def encode_targets(spec: TaskSpec, tokenizer) -> torch.Tensor:

@@ -18,12 +18,14 @@ from .tasks import SPLIT_SUFFIX, TaskSpec, resolve_task
 
 DEFAULTS = dict(model="tiny", optimizer="adamw", batch_size=32, grad_accum=1, steps=None,
                 epochs=None, eval_every=None, seed=0, device="auto", data_dir=None,
-                data_files=None, cache_dir=None, max_length=128, schedule="constant",
+                data_files=None, cache_dir=None, max_length=512, schedule="constant",
                 warmup_steps=0, amp=None, n_train=None, n_val=None, protocol="fair",
-                eval_batch_size=64, diagnostics=False)
+                selection="train-holdout", eval_batch_size=64, diagnostics=False,
+                checkpoint_every=1)
 IGNORED = ("phase", "iid", "trial_index")
 SCHEDULES = ("constant", "linear", "cosine")
 PROTOCOLS = ("fair", "paper")
+SELECTIONS = ("train-holdout", "dev-split")
 
 
 def _settings(config: dict) -> tuple[dict, TaskSpec, dict]:
@@ -33,7 +35,7 @@ def _settings(config: dict) -> tuple[dict, TaskSpec, dict]:
         raise ValueError("GLUE config needs 'task' (e.g. 'cola' or 'glue-cola')")
     spec = resolve_task(cfg.pop("task"))
     s = {k: cfg.pop(k, v) for k, v in DEFAULTS.items()}
-    for key in ("batch_size", "grad_accum", "max_length", "eval_batch_size"):
+    for key in ("batch_size", "grad_accum", "max_length", "eval_batch_size", "checkpoint_every"):
         if not isinstance(s[key], int) or s[key] < 1:
             raise ValueError(f"{key} must be a positive integer, got {s[key]!r}")
     if s["batch_size"] % s["grad_accum"]:
@@ -43,22 +45,36 @@ def _settings(config: dict) -> tuple[dict, TaskSpec, dict]:
         raise ValueError(f"unknown schedule {s['schedule']!r}; expected one of {SCHEDULES}")
     if s["protocol"] not in PROTOCOLS:
         raise ValueError(f"unknown protocol {s['protocol']!r}; expected one of {PROTOCOLS}")
-    steps, epochs, every = s["steps"], s["epochs"], s["eval_every"]
-    if steps is None:
-        every = every or 100
-        steps = (epochs or 10) * every
-    elif every is None:
-        every = max(1, steps // (epochs or 10))
-    elif epochs is not None and epochs * every != steps:
-        raise ValueError(f"steps={steps} disagrees with epochs={epochs} x eval_every={every}")
-    if steps < 1 or every < 1:
-        raise ValueError(f"steps and eval_every must be positive, got {steps} and {every}")
-    s["steps"], s["eval_every"] = int(steps), int(every)
+    if s["selection"] not in SELECTIONS:
+        raise ValueError(f"unknown selection {s['selection']!r}; expected one of {SELECTIONS}")
+    s["steps"], s["eval_steps"] = _eval_schedule(s["steps"], s["epochs"], s["eval_every"])
+    s["eval_every"] = s["steps"] // len(s["eval_steps"])  # the mean interval (SWA's anneal)
+    s["test"] = config.get("phase") != "tune"  # tune trials are scored on validation only
     if s["device"] == "auto":
         s["device"] = "cuda" if torch.cuda.is_available() else "cpu"
     if s["amp"] is None:
         s["amp"] = s["device"].startswith("cuda")
     return s, spec, cfg
+
+
+def _eval_schedule(steps, epochs, every) -> tuple[int, tuple[int, ...]]:
+    """(steps, the steps after which to evaluate): ``epochs`` evals exactly when given (at
+    ceil(i x steps / epochs), so the last is the last step), else one every ``every`` steps
+    and one at the end."""
+    if steps is None:
+        every = every or 100
+        steps = (epochs or 10) * every
+    elif epochs is not None and every is not None and epochs * every != steps:
+        raise ValueError(f"steps={steps} disagrees with epochs={epochs} x eval_every={every}")
+    if steps < 1 or (every is not None and every < 1) or (epochs is not None and epochs < 1):
+        raise ValueError(f"steps, epochs and eval_every must be positive, got {steps}, {epochs} "
+                         f"and {every}")
+    if every is not None:
+        points = set(range(every, steps + 1, every)) | {steps}
+    else:
+        n = min(steps, epochs or 10)
+        points = {-(-i * steps // n) for i in range(1, n + 1)}
+    return int(steps), tuple(sorted(points))
 
 
 def _lr_lambda(schedule: str, warmup: int, steps: int):
@@ -129,10 +145,13 @@ def _evaluate(net, spec: TaskSpec, split: dict, targets: torch.Tensor, s: dict) 
 
 
 def _prepare(spec: TaskSpec, s: dict, tokenizer) -> tuple[dict, dict[str, dict]]:
-    """(train split, {name: eval split}) as tokenized CPU tensors.
+    """(train split, {"select": {name: split}, "test": {name: split}}) as tokenized CPU tensors.
 
-    fair: the selection split ``val`` is held out of GLUE's train set (n_val rows, default
-    min(2000, 10%)); GLUE's dev set(s) are the test. paper: GLUE's dev set(s) for both.
+    fair: with ``selection`` train-holdout, the selection split ``val`` is held out of GLUE's
+    train set (n_val rows, default min(2000, 10%)) and GLUE's dev set(s) are the test; with
+    dev-split, every dev set is cut in two fixed halves, the first selects, the second is the
+    test (the original t5-base saw GLUE's train sets in pre-training: a train holdout is not
+    unseen data for it). paper: GLUE's dev set(s) for both, as the paper did.
     """
     raw = data.load_raw(spec, s["data_dir"], s["data_files"], s["cache_dir"])
     enc = {k: data.encode(spec, raw[k], tokenizer, s["max_length"], s["cache_dir"])
@@ -140,15 +159,27 @@ def _prepare(spec: TaskSpec, s: dict, tokenizer) -> tuple[dict, dict[str, dict]]
     dev = {k: enc[k] for k in spec.eval_splits}
     train_split = enc["train"]
     n = len(train_split["target"])
-    if s["protocol"] == "fair":
+    tr_idx = torch.arange(n)
+    if s["protocol"] == "paper":
+        select, test = dev, dev
+    elif s["selection"] == "dev-split":
+        halves = {k: data.holdout(len(v["target"]), len(v["target"]) // 2) for k, v in dev.items()}
+        select = {k: data.subset(dev[k], val_idx) for k, (_, val_idx) in halves.items()}
+        test = {k: data.subset(dev[k], rest) for k, (rest, _) in halves.items()}
+    else:
         n_val = s["n_val"] or min(2000, max(1, n // 10))
         tr_idx, val_idx = data.holdout(n, n_val)
-        val = {"val": data.subset(train_split, val_idx)}
-    else:
-        tr_idx, val = torch.arange(n), dev
+        select, test = {"val": data.subset(train_split, val_idx)}, dev
     if s["n_train"]:
         tr_idx = tr_idx[: s["n_train"]]
-    return data.subset(train_split, tr_idx), {"select": val, "test": dev}
+    return data.subset(train_split, tr_idx), {"select": select, "test": test}
+
+
+def _truncated(train_split: dict, sets: dict) -> dict[str, int]:
+    """How many examples were cut at ``max_length``: in training and in the evaluated splits."""
+    evaluated = {id(v): v for group in sets.values() for v in group.values()}.values()
+    return {"truncated_train": int(train_split["truncated"].sum()),
+            "truncated_eval": int(sum(v["truncated"].sum() for v in evaluated))}
 
 
 def _eval_sets(net, spec, sets: dict, targets, s) -> dict[str, float]:
@@ -198,6 +229,7 @@ def train(config: dict, report) -> dict:
     micro = s["batch_size"] // s["grad_accum"]
     loss_sum = torch.zeros((), device=s["device"])
     n_loss, t_interval = 0, time.perf_counter()
+    eval_steps = set(s["eval_steps"])
     while st["step"] < s["steps"] and st["status"] == "ok":
         idx = batches.next()
         for j in range(s["grad_accum"]):
@@ -215,7 +247,7 @@ def train(config: dict, report) -> dict:
         st["step"] += 1
         if swa is None or not swa.step_lr(st["step"]):
             sched.step()
-        if st["step"] % s["eval_every"] and st["step"] < s["steps"]:
+        if st["step"] not in eval_steps:
             continue
         # --- eval interval: the only host syncs of the loop ---
         st["train_loss"] = float(loss_sum / max(1, n_loss))
@@ -237,9 +269,10 @@ def train(config: dict, report) -> dict:
                    **{f"val_{k}": v for k, v in mets.items()})
         if s["diagnostics"] and hasattr(opt, "diagnostics"):
             row.update({f"diag/{k}": float(v) for k, v in opt.diagnostics().items()})
-        if config.get("_checkpoint_dir"):
+        if (config.get("_checkpoint_dir") and st["step"] < s["steps"]
+                and st["epoch"] % s["checkpoint_every"] == 0):
             checkpoint.save(config["_checkpoint_dir"], {
-                "model": net.state_dict(), "optimizer": opt.state_dict(),
+                "model": net.state_dict(), "optimizer": checkpoint.compact_optimizer_state(opt),
                 "scheduler": sched.state_dict(), "batches": batches.state_dict(),
                 "swa": swa.state_dict() if swa is not None else None,
                 "rng": checkpoint.rng_state(), "state": st})
@@ -247,9 +280,10 @@ def train(config: dict, report) -> dict:
         loss_sum.zero_()
         n_loss, t_interval = 0, time.perf_counter()
 
-    return _result(st, spec, s, chance, t_start, lambda: _eval_sets(
+    out = _result(st, spec, s, chance, t_start, lambda: _eval_sets(
         net if swa is None else swa.evaluated(net),
         spec, sets["test"], targets, s))
+    return {**out, **_truncated(train_split, sets)}
 
 
 def _result(st: dict, spec: TaskSpec, s: dict, chance: float, t_start: float, test_fn) -> dict:
@@ -264,8 +298,11 @@ def _result(st: dict, spec: TaskSpec, s: dict, chance: float, t_start: float, te
         best = dict(st["best"])
         score = best.pop("score")
         test = best
-    else:
+    elif s["test"]:
         score, test = _main(spec, st["last"]), test_fn()
+    else:  # a tune trial: no test evaluation (only the fixed phases report test scores)
+        return {**out, "score": _main(spec, st["last"]), "test_score": float("nan"),
+                **{f"val_{k}": v for k, v in st["last"].items()}}
     return {**out, "score": score, "test_score": _main(spec, test),
             **{f"val_{k}": v for k, v in st["last"].items()},
             **{f"test_{k}": v for k, v in test.items()}}

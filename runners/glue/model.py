@@ -7,6 +7,15 @@ Evaluation scores each task's few target strings (rank classification: the targe
 highest sequence log-likelihood wins) instead of free generation: one encoder pass and one
 batched decoder pass, no host round trips, never an unparsable output. For STS-B the 26 targets
 0.0, 0.2, ..., 5.0 are T5's rounded regression scores.
+
+Models: ``t5-base`` (the paper's) and ``t5-small`` are the original T5 checkpoints, which were
+pre-trained on a mixture of C4 *and* the supervised tasks, GLUE's train sets with these exact
+input prefixes among them (T5 paper, Sec. 3.7): fine-tuning them on GLUE starts from a model that
+has seen the training data. ``t5-v1_1-base`` (``google/t5-v1_1-base``: C4 only, GEGLU, untied
+head) is the option without that exposure; pair it with ``selection: dev-split`` for a fair
+protocol on data the model has never seen. Weights are always loaded in float32: ``amp`` is
+bf16 autocast over float32 master weights, and a checkpoint saved in bf16 (``dtype="auto"``)
+would otherwise train in pure bf16.
 """
 
 from __future__ import annotations
@@ -16,33 +25,44 @@ from pathlib import Path
 import torch
 from torch import nn
 
-HUB_NAMES = {"t5-small": "google-t5/t5-small", "t5-base": "google-t5/t5-base"}
+HUB_NAMES = {"t5-small": "google-t5/t5-small", "t5-base": "google-t5/t5-base",
+             "t5-v1_1-base": "google/t5-v1_1-base"}
 
 # ``tiny``: a random T5 for tests and benchmarks, with the byte-level ByT5 tokenizer (no files).
 TINY = dict(d_model=64, d_ff=128, d_kv=16, num_heads=4, num_layers=2, num_decoder_layers=2,
             relative_attention_num_buckets=8, relative_attention_max_distance=32,
             dropout_rate=0.0)
+# Random weights in the shapes of t5-small / t5-base (their config.json, 32128-token vocabulary)
+# with the ByT5 tokenizer: throughput and checkpoint-size benchmarks without a download.
+SHAPES = {
+    "tiny": TINY,
+    "random-t5-small": dict(d_model=512, d_ff=2048, d_kv=64, num_heads=8, num_layers=6,
+                            num_decoder_layers=6, vocab_size=32128),
+    "random-t5-base": dict(d_model=768, d_ff=3072, d_kv=64, num_heads=12, num_layers=12,
+                           num_decoder_layers=12, vocab_size=32128),
+}
 
 
 def build(name: str, seed: int) -> tuple[nn.Module, object]:
-    """(T5ForConditionalGeneration, tokenizer) for ``tiny``, ``t5-small``, ``t5-base``, a hub id or
-    a local directory."""
+    """(T5ForConditionalGeneration in float32, tokenizer) for ``tiny``, ``random-t5-small``,
+    ``random-t5-base`` (``SHAPES``), ``t5-small``, ``t5-base``, ``t5-v1_1-base``, a hub id or a
+    local directory."""
     from transformers import (AutoTokenizer, ByT5Tokenizer, T5Config,
                               T5ForConditionalGeneration)
 
     torch.manual_seed(seed)
-    if name == "tiny":
+    if name in SHAPES:
         tok = ByT5Tokenizer()
-        cfg = T5Config(vocab_size=len(tok), pad_token_id=tok.pad_token_id,
-                       eos_token_id=tok.eos_token_id, decoder_start_token_id=tok.pad_token_id,
-                       **TINY)
+        shape = {"vocab_size": len(tok), **SHAPES[name]}
+        cfg = T5Config(pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
+                       decoder_start_token_id=tok.pad_token_id, **shape)
         return T5ForConditionalGeneration(cfg), tok
     path = HUB_NAMES.get(name, name)
     try:
         if Path(path).is_dir() and not (Path(path) / "config.json").is_file():
             raise OSError(f"{path} has no config.json")
         tok = AutoTokenizer.from_pretrained(path)
-        model = T5ForConditionalGeneration.from_pretrained(path)
+        model = T5ForConditionalGeneration.from_pretrained(path, dtype=torch.float32)
     except (OSError, ValueError) as exc:
         raise FileNotFoundError(
             f"model {name!r}: cannot load {path!r} ({str(exc).splitlines()[0]}); pass model="

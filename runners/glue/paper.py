@@ -8,6 +8,7 @@ and SepNorm at 1/10 of AdamW's lr with about 3x its weight decay (Table 6, ViT f
 6.25e-5 / 0.1 against 6.25e-6 / 0.3). The T5 lr and wd below are therefore ASSUMED: AdamW at
 1e-4 (a usual constant T5 fine-tuning lr) with wd 0.1, the others at Table 6's ratios. The paper
 phase should say so next to its numbers. SepNorm groups: one per layer, the paper's choice.
+The study's GLUE paper point (``search_spaces.points``) is this setting (tested).
 """
 
 from __future__ import annotations
