@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from reports import metrics
+from reports.caveats import caveats
 from reports.claims import TIME_TOLERANCE, VERDICTS, notes_for
 from reports.render import fmt, fmt_ci
 
@@ -128,6 +129,7 @@ def build_blocks(study, summary, claims, ranks, poi, figures: dict, files: dict)
         ("p", f"{n_trials} trial rows; cells: {states.get('complete', 0)} complete, {states.get('incomplete', 0)} incomplete, "
               f"{states.get('not run', 0)} not run (budget: {study.spec.get('trials', '?')} trials per cell, of which "
               f"{study.spec.get('iid_trials', '?')} i.i.d.; {study.spec.get('seeds', '?')} seeds). Phases: {phases}."),
+        *(("p", sentence) for sentence in caveats(study, summary)),
         ("h", 2, "Headline"),
         ("table", headline(summary, study.trials, relevant_claims(claims, study))),
         ("h", 2, "How to read the numbers"),

@@ -1,0 +1,59 @@
+"""What the study shows on the console: commands the user can paste, and Ray's logs kept off it.
+
+Ray logs on the driver through the `ray` logger (trial tracebacks, its own `Tuner.restore` resume
+hint on Ctrl-C, `Failed to fetch metrics` warnings: ray/tune/execution/tune_controller.py,
+ray/tune/tune.py, ray/tune/analysis/experiment_analysis.py), whose only handler writes to stderr
+(ray/_private/log.py, `generate_logging_config`). While a study runs that handler is swapped for
+the study's log file; trial workers already log to Ray's session directory (`log_to_driver=False`).
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shlex
+import sys
+from pathlib import Path
+
+LOG_NAME = "study.log"  # in the study directory: Ray's driver log (trial tracebacks, warnings)
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def python_command(executable: str | None = None, cwd: str | None = None) -> str:
+    """How to run this Python again: `.venv/bin/python` for the project's venv seen from the project
+    root, else the running interpreter's path (a bare `python` may lack the dependencies)."""
+    executable = executable or sys.executable or "python"
+    cwd = Path(cwd or os.getcwd())
+    venv_python = PROJECT_ROOT / ".venv" / "bin" / Path(executable).name
+    if Path(executable) == venv_python and cwd.resolve() == PROJECT_ROOT:
+        return f".venv/bin/{Path(executable).name}"
+    return shlex.quote(executable)
+
+
+def study_command(*args: str) -> str:
+    """A `python -m study ...` command line for the user, with the running interpreter."""
+    return " ".join([python_command(), "-m", "study", *(shlex.quote(str(a)) for a in args)])
+
+
+@contextlib.contextmanager
+def ray_logs_to(path: Path):
+    """Send the driver's Ray (and Python warnings) log records to `path` instead of the console."""
+    import ray  # noqa: F401  (importing ray installs its stderr handler, which is swapped here)
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    loggers = [logging.getLogger("ray"), logging.getLogger("py.warnings")]
+    saved = [(lg, lg.handlers[:], lg.propagate) for lg in loggers]
+    logging.captureWarnings(True)
+    for lg in loggers:
+        lg.handlers[:] = [handler]
+        lg.propagate = False
+    try:
+        yield path
+    finally:
+        for lg, handlers, propagate in saved:
+            lg.handlers[:] = handlers
+            lg.propagate = propagate
+        logging.captureWarnings(False)
+        handler.close()
