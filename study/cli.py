@@ -135,11 +135,13 @@ def cmd_launch(args) -> int:
         try:
             study_dir = launch(spec, resume=args.resume)
         except (KeyboardInterrupt, StudyInterrupted) as exc:
-            resume = study_command("launch", "--resume", "--name", spec.name, "--storage", spec.storage)
-            print(f"\n{exc or 'interrupted'}; continue with: {resume}", file=sys.stderr, flush=True)
             if (spec.study_dir / "study.json").is_file():
-                with contextlib.suppress(KeyboardInterrupt):
-                    _write_report(spec.study_dir)
+                with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C skips the partial report
+                    import reports
+
+                    print(f"\npartial report: {reports.write_report(spec.study_dir, log=lambda _: None)['report.html']}")
+            resume = study_command("launch", "--resume", "--name", spec.name, "--storage", spec.storage)
+            print(f"{exc or 'interrupted'}; continue with: {resume}", file=sys.stderr, flush=True)
             return 130
         code = _write_report(study_dir)
     return outcome.summarize(study_dir, log_path) or code

@@ -35,6 +35,18 @@ def study_command(*args: str) -> str:
     return " ".join([python_command(), "-m", "study", *(shlex.quote(str(a)) for a in args)])
 
 
+_active: list[logging.Handler] = []  # the study log's handler while `ray_logs_to` is open
+
+
+def attach_ray_logs() -> None:
+    """(Re)attach the study log to the `ray` logger: `ray.init(configure_logging=False)` clears its
+    handlers (ray/_private/worker.py), after which Ray's warnings would reach stderr via Python's
+    last-resort handler. Call it after every `ray.init`."""
+    ray_logger = logging.getLogger("ray")
+    ray_logger.handlers[:] = _active[-1:]
+    ray_logger.propagate = False
+
+
 @contextlib.contextmanager
 def ray_logs_to(path: Path):
     """Send the driver's Ray (and Python warnings) log records to `path` instead of the console."""
@@ -45,13 +57,15 @@ def ray_logs_to(path: Path):
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     loggers = [logging.getLogger("ray"), logging.getLogger("py.warnings")]
     saved = [(lg, lg.handlers[:], lg.propagate) for lg in loggers]
+    _active.append(handler)
     logging.captureWarnings(True)
-    for lg in loggers:
-        lg.handlers[:] = [handler]
-        lg.propagate = False
+    logging.getLogger("py.warnings").handlers[:] = [handler]
+    logging.getLogger("py.warnings").propagate = False
+    attach_ray_logs()
     try:
         yield path
     finally:
+        _active.remove(handler)
         for lg, handlers, propagate in saved:
             lg.handlers[:] = handlers
             lg.propagate = propagate

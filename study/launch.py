@@ -20,7 +20,7 @@ import pandas as pd
 import search_spaces
 from study import records
 from study.cluster import connect, plan_resources
-from study.console import LOG_NAME
+from study.console import LOG_NAME, attach_ray_logs
 from study.errors import SpecError
 from study.spec import StudySpec, is_uri
 from study.tasks import parse_task, runner_config
@@ -227,7 +227,11 @@ def launch(spec: StudySpec, resume: bool = False) -> Path:
             raise SpecError(f"study {spec.name!r} already exists in {spec.storage}; pass --resume to continue it")
         state = {"name": spec.name, "spec": spec.to_dict(), "phases": {}}
 
+    from study.progress import start_clock
+
+    start_clock()
     connect(spec)
+    attach_ray_logs()  # ray.init dropped the study log's handler
     resources = plan_resources(spec)
     study_dir.mkdir(parents=True, exist_ok=True)
     _save_state(study_dir, state)

@@ -4,8 +4,8 @@ report shows for it, and study-wide done/total across phases with an ETA.
 The statistic matches the report's column: tune shows the best validation score ("best val"),
 confirm and default the mean test score, paper the mean score as its protocol scores it.
 Counts continue across `--resume`: the first event of a run counts the trials Tune restored as
-finished. The ETA extrapolates this run's throughput (epochs finished per second, all trials
-running in parallel) to the epochs still to run.
+finished. The ETA extrapolates this launch's throughput (epochs finished per second since its
+first trial started, over all its phases, trials running in parallel) to the epochs still to run.
 """
 from __future__ import annotations
 
@@ -15,6 +15,20 @@ import time
 from ray.tune import Callback
 
 FINISHED = ("TERMINATED", "ERROR")
+
+
+class _Launch:
+    """This launch's start, its first trial's start (Ray's start-up is no trial's time) and the
+    epochs finished so far, shared by its phases' callbacks."""
+
+    started = time.monotonic()
+    first_trial: float | None = None
+    epochs = 0.0
+
+
+def start_clock() -> None:
+    """Called when a launch starts: elapsed time counts from here."""
+    _Launch.started, _Launch.first_trial, _Launch.epochs = time.monotonic(), None, 0.0
 
 
 def progress_key(config: dict) -> str:
@@ -70,8 +84,6 @@ class CellProgress(Callback):
         self.scores = {key: [] for key in self.budget}
         self.failed = {key: 0 for key in self.budget}
         self.done_trials, self.done_epochs = self.before
-        self.session_epochs = 0.0
-        self.started = time.monotonic()
         self.synced = False
 
     def _count(self, trial, errored: bool) -> str | None:
@@ -103,7 +115,7 @@ class CellProgress(Callback):
         if key is None:
             return
         config = trial.config.get("trial", trial.config)
-        self.session_epochs += float(config.get("epochs", 1))
+        _Launch.epochs += float(config.get("epochs", 1))
         print(f"{key}: {self._cell(key, config)} | {self._study()}", flush=True)
 
     def _cell(self, key: str, config: dict) -> str:
@@ -119,12 +131,16 @@ class CellProgress(Callback):
         return f"{done}/{self.budget[key]} done, {value}" + (f" ({failed} errored)" if failed else "")
 
     def _study(self) -> str:
-        elapsed = time.monotonic() - self.started
-        line = f"study {self.done_trials}/{self.study_trials} done, {duration(elapsed)}"
+        now = time.monotonic()
+        line = f"study {self.done_trials}/{self.study_trials} done, {duration(now - _Launch.started)}"
         remaining = max(self.study_epochs - self.done_epochs, 0.0)
-        if self.session_epochs > 0 and elapsed > 0:
-            line += f", ETA {duration(remaining * elapsed / self.session_epochs)}"
+        if _Launch.epochs > 0 and _Launch.first_trial is not None:
+            line += f", ETA {duration(remaining * (now - _Launch.first_trial) / _Launch.epochs)}"
         return line
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        if _Launch.first_trial is None:
+            _Launch.first_trial = time.monotonic()
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         self._finish(trials, trial, errored=False)
