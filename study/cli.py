@@ -162,9 +162,11 @@ def cmd_report(args) -> int:
     if not study_dir.is_dir():
         raise SpecError(f"report: {args.dir} does not exist")
     if (study_dir / "study.json").is_file():
+        from study.console import LOG_NAME, ray_logs_to
         from study.launch import refresh_records
 
-        refresh_records(study_dir)
+        with ray_logs_to(study_dir / LOG_NAME):  # Ray's warnings about unfinished trials
+            refresh_records(study_dir)
     elif not (study_dir / "trials.csv").is_file():
         raise SpecError(f"report: {args.dir} is not a study directory (no study.json or trials.csv)")
     try:

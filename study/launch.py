@@ -211,7 +211,7 @@ def refresh_records(study_dir: Path) -> None:
         try:
             results = ResultGrid(ExperimentAnalysis(path))
         except Exception as exc:  # a state file cut short by a kill: the phase is simply not readable yet
-            print(f"[{phase}] records not refreshed: {exc}", flush=True)
+            print(f"[{phase_names(spec, phase)}] records not refreshed: {exc}", flush=True)
             continue
         done = [r for r in results if _finished(r)]
         records.write_phase(study_dir, phase, *records.rows_from_results(done))
