@@ -83,6 +83,7 @@ class CellProgress(Callback):
         self.counted: set[str] = set()
         self.scores = {key: [] for key in self.budget}
         self.failed = {key: 0 for key in self.budget}
+        self.diverged = {key: 0 for key in self.budget}
         self.done_trials, self.done_epochs = self.before
         self.synced = False
 
@@ -93,6 +94,7 @@ class CellProgress(Callback):
             return None
         self.counted.add(trial.trial_id)
         score = trial_score(config, trial.last_result or {}, errored)
+        self.diverged[key] += not errored and (trial.last_result or {}).get("status") == "diverged"
         if score is None:
             self.failed[key] += 1
         else:
@@ -127,8 +129,8 @@ class CellProgress(Callback):
             value = f"{stat} {max(scores):.1f}"
         else:
             value = f"{stat} {sum(scores) / len(scores):.1f}"
-        done = len(scores) + failed
-        return f"{done}/{self.budget[key]} done, {value}" + (f" ({failed} errored)" if failed else "")
+        notes = [f"{n} {what}" for n, what in ((self.diverged[key], "diverged"), (failed, "errored")) if n]
+        return f"{len(scores) + failed}/{self.budget[key]} done, {value}" + (f" ({', '.join(notes)})" if notes else "")
 
     def _study(self) -> str:
         now = time.monotonic()

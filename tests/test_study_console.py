@@ -98,7 +98,7 @@ def test_progress_shows_the_reports_statistic(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("[confirm] digits x adamw: 1/3 done, mean test 80.0 |")
     assert lines[1].startswith("[confirm] digits x adamw: 2/3 done, mean test 75.0 |")  # the report's mean test
-    assert lines[2].startswith("[confirm] digits x adamw: 3/3 done, mean test 53.3 |")  # diverged at chance
+    assert lines[2].startswith("[confirm] digits x adamw: 3/3 done, mean test 53.3 (1 diverged) |")  # at chance
     assert "study 3/3 done" in lines[2] and "ETA 0m00s" in lines[2]
 
     tune = [_trial("t1", "tune", score=60.0), _trial("t2", "tune", score=75.0)]
