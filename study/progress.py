@@ -58,6 +58,7 @@ def trial_score(config: dict, result: dict, errored: bool) -> float | None:
 
 
 def duration(seconds: float) -> str:
+    """`4m05s`, or `1h20m` from an hour on."""
     seconds = int(round(seconds))
     hours, rest = divmod(seconds, 3600)
     return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
