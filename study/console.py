@@ -2,9 +2,11 @@
 
 Ray logs on the driver through the `ray` logger (trial tracebacks, its own `Tuner.restore` resume
 hint on Ctrl-C, `Failed to fetch metrics` warnings: ray/tune/execution/tune_controller.py,
-ray/tune/tune.py, ray/tune/analysis/experiment_analysis.py), whose only handler writes to stderr
-(ray/_private/log.py, `generate_logging_config`). While a study runs that handler is swapped for
-the study's log file; trial workers already log to Ray's session directory (`log_to_driver=False`).
+ray/tune/tune.py, ray/tune/analysis/experiment_analysis.py). Importing ray gives that logger a
+stderr handler (ray/_private/log.py) and `ray.init(configure_logging=False)` removes it, which
+leaves Python's last-resort handler: warnings and tracebacks on stderr. While a study runs, the
+`ray` logger writes to the study's log file instead; trial workers already log to Ray's session
+directory (`log_to_driver=False`).
 """
 from __future__ import annotations
 
