@@ -173,9 +173,10 @@ def _build_torchvision(name: str, data_dir: Path, download: bool) -> dict:
             if download:  # one line: torchvision's message spans several
                 cache = cache_path(name, data_dir)
                 raise RuntimeError(
-                    f"downloading dataset {name!r} into {root} failed ({' '.join(str(exc).split())}); "
-                    f"without network, prepare it where there is network and copy {cache.name} and "
-                    f"{cache.name}.sha256 into {cache.parent}, or place torchvision's files for it under {root}"
+                    f"downloading dataset {name!r} into {root} failed ({' '.join(str(exc).split())}); it "
+                    f"needs network access; without network, prepare it on a machine that has network and copy "
+                    f"{cache.name} and {cache.name}.sha256 into {cache.parent}, or place torchvision's files for "
+                    f"it under {root}"
                 ) from exc
             raise FileNotFoundError(  # torchvision's own advice (download=True) is not ours: it stays in the chain
                 f"dataset {name!r} is not prepared in {data_dir}; run: {prepare_command(name, data_dir)}"

@@ -37,6 +37,19 @@ def study_command(*args: str) -> str:
     return " ".join([python_command(), "-m", "study", *(shlex.quote(str(a)) for a in args)])
 
 
+class _StudyLog(logging.FileHandler):
+    """The study's log file, opened at the first record once the study directory exists; records
+    before that are dropped, so a launch refused before it starts writes nothing."""
+
+    def __init__(self, path: Path):
+        super().__init__(path, encoding="utf-8", delay=True)
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if os.path.isdir(os.path.dirname(self.baseFilename)):
+            super().emit(record)
+
+
 _active: list[logging.Handler] = []  # the study log's handler while `ray_logs_to` is open
 
 
@@ -54,9 +67,7 @@ def ray_logs_to(path: Path):
     """Send the driver's Ray (and Python warnings) log records to `path` instead of the console."""
     import ray  # noqa: F401  (importing ray installs its stderr handler, which is swapped here)
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler = _StudyLog(path)
     loggers = [logging.getLogger("ray"), logging.getLogger("py.warnings")]
     saved = [(lg, lg.handlers[:], lg.propagate) for lg in loggers]
     _active.append(handler)
