@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from reports.caveats import caveats
 from reports.claims import VERDICTS, compare, notes_for
 from reports.glue import glue_table, selection_note
 from reports.render import fmt, fmt_ci
@@ -179,6 +180,7 @@ def build_blocks(study, summary, claims, ranks, poi, figures: dict, files: dict,
               f"{int(summary['n_iid_errors'].sum())} errored and {int(summary['n_iid_diverged'].sum())} diverged i.i.d. tune "
               f"trials are counted at chance in expected max and sensitivity; {int(summary['test_n_diverged'].sum())} confirm "
               f"runs diverged, {int(summary['test_n_errors'].sum())} errored."),
+        *(("p", sentence) for sentence in caveats(study, summary)),
         ("h", 2, "Headline"),
         ("table", headline(summary, study.trials, relevant_claims(claims, study))),
         ("h", 2, "How to read the numbers"),

@@ -29,6 +29,8 @@ import functools
 import hashlib
 import io
 import os
+import shlex
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,7 +109,10 @@ def cache_path(name: str, data_dir: str | Path) -> Path:
 
 
 def prepare_command(name: str, data_dir: str | Path) -> str:
-    return f"python -m study data prepare --datasets {name} --data-dir {data_dir}"
+    """The command that prepares a dataset, with the running interpreter (a bare `python` may lack
+    the dependencies; trials run in a worker whose working directory is its trial's, so no
+    relative path)."""
+    return f"{shlex.quote(sys.executable)} -m study data prepare --datasets {name} --data-dir {shlex.quote(str(data_dir))}"
 
 
 # ----------------------------------------------------------------------------- building
@@ -172,14 +177,16 @@ def _build_torchvision(name: str, data_dir: Path, download: bool) -> dict:
         try:
             ds = cls(str(root), download=download, **kwargs)
         except (RuntimeError, FileNotFoundError, OSError) as exc:
-            if download:
+            if download:  # one line: torchvision's message spans several
+                cache = cache_path(name, data_dir)
                 raise RuntimeError(
-                    f"downloading dataset {name!r} into {root} failed ({exc}); it needs network "
-                    f"access, or torchvision's files for it placed under {root}"
+                    f"downloading dataset {name!r} into {root} failed ({' '.join(str(exc).split())}); it "
+                    f"needs network access; without network, prepare it on a machine that has network and copy "
+                    f"{cache.name} and {cache.name}.sha256 into {cache.parent}, or place torchvision's files for "
+                    f"it under {root}"
                 ) from exc
-            raise FileNotFoundError(
-                f"dataset {name!r} is not prepared in {data_dir} ({exc}); run: "
-                f"{prepare_command(name, data_dir)}"
+            raise FileNotFoundError(  # torchvision's own advice (download=True) is not ours: it stays in the chain
+                f"dataset {name!r} is not prepared in {data_dir}; run: {prepare_command(name, data_dir)}"
             ) from exc
         out[f"{split}_x"], out[f"{split}_y"] = _split_arrays(ds, s.channels)
     return out

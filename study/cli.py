@@ -6,11 +6,13 @@ nothing written or started.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
+import re
 import sys
 from pathlib import Path
 
-from study.errors import SpecError
+from study.errors import SpecError, did_you_mean
 
 # May change on --resume; resources and concurrency apply to phases not started yet (Tune restores a
 # started phase with its own settings).
@@ -22,11 +24,35 @@ class _Parser(argparse.ArgumentParser):
     """argparse that reports a bad flag as one line (exit 2) instead of a usage dump."""
 
     def error(self, message: str):
-        raise SpecError(message)
+        raise SpecError(message + _suggestion(self, message))
+
+
+def _long_options(parser: argparse.ArgumentParser) -> list[str]:
+    """Every --flag of a parser and its subcommands."""
+    names = []
+    for action in parser._actions:
+        names += [o for o in action.option_strings if o.startswith("--")]
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                names += _long_options(sub)
+    return names
+
+
+def _suggestion(parser: argparse.ArgumentParser, message: str) -> str:
+    """"did you mean" for an unknown flag or command in argparse's message."""
+    choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+    if choice:
+        return did_you_mean(choice.group(1), re.findall(r"'([^']*)'", choice.group(2)))
+    if message.startswith("unrecognized arguments:"):
+        flags = [a.split("=")[0] for a in message.split(":", 1)[1].split() if a.startswith("--")]
+        return next((hint for flag in flags if (hint := did_you_mean(flag, _long_options(parser)))), "")
+    return ""
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m study", description="Fair, tuned optimizer comparisons on Ray Tune.")
+    from study.console import python_command
+
+    parser = _Parser(prog=f"{python_command()} -m study", description="Fair, tuned optimizer comparisons on Ray Tune.")
     commands = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     launch = commands.add_parser("launch", help="run (or --resume) a study and write its report")
@@ -43,9 +69,11 @@ def _parser() -> argparse.ArgumentParser:
     launch.add_argument("--paper-seeds", type=int, help="seeds of the paper phase (default: --seeds)")
     launch.add_argument("--phases", help="comma-separated subset of tune,confirm,default,paper")
     launch.add_argument("--address", help="Ray address: 'auto' or host:port joins a cluster; default a local Ray")
-    launch.add_argument("--cpus-per-trial", type=float)
+    launch.add_argument("--cpus-per-trial", type=float,
+                        help="CPUs per trial; default 1, or on GPU nodes their CPUs shared among their trials")
     launch.add_argument("--gpus-per-trial", type=float, help="fractional values pack trials on one GPU")
-    launch.add_argument("--max-concurrent", type=int)
+    launch.add_argument("--max-concurrent", type=int,
+                        help="at most this many trials at once; default as many as the resources fit")
     launch.add_argument("--storage-is-shared", action="store_true", default=None,
                         help="assert that --storage is mounted on every node of the cluster")
     launch.add_argument("--fault-rate", type=float, help="crash this share of trials once (tests retries)")
@@ -68,7 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("dir", help="a study directory (safe while the study runs)")
 
     report = commands.add_parser("report", help="(re)write the report of a study directory")
-    report.add_argument("dir")
+    report.add_argument("dir", help="a study directory, e.g. studies/NAME")
 
     commands.add_parser("list", help="presets, tasks, optimizers and their search spaces")
 
@@ -116,19 +144,26 @@ def cmd_launch(args) -> int:
         spec = build_spec(args.preset, args.config, overrides)
         spec.name = spec.name or f"{spec.preset}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
 
+    from study import outcome
+    from study.console import LOG_NAME, ray_logs_to, study_command
     from study.launch import StudyInterrupted, launch
 
     if args.retry_errored and not args.resume:
         raise SpecError("--retry-errored reruns errored trials of an existing study: add --resume")
-    try:
-        study_dir = launch(spec, resume=args.resume, retry_errored=args.retry_errored)
-    except (KeyboardInterrupt, StudyInterrupted) as exc:
-        print(f"\n{exc or 'interrupted'}; continue with: python -m study launch --resume --name {spec.name} "
-              f"--storage {spec.storage}", file=sys.stderr)
-        if (spec.study_dir / "study.json").is_file():
-            _write_report(spec.study_dir)
-        return 130
-    return _write_report(study_dir)
+    with ray_logs_to(spec.study_dir / LOG_NAME) as log_path:
+        try:
+            study_dir = launch(spec, resume=args.resume, retry_errored=args.retry_errored)
+        except (KeyboardInterrupt, StudyInterrupted) as exc:
+            if (spec.study_dir / "study.json").is_file():
+                with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C skips the partial report
+                    import reports
+
+                    print(f"\npartial report: {reports.write_report(spec.study_dir, log=lambda _: None)['report.html']}")
+            resume = study_command("launch", "--resume", "--name", spec.name, "--storage", spec.storage)
+            print(f"{exc or 'interrupted'}; continue with: {resume}", file=sys.stderr, flush=True)
+            return 130
+        code = _write_report(study_dir)
+    return outcome.summarize(study_dir, log_path) or code
 
 
 def _write_report(study_dir: Path) -> int:
@@ -146,9 +181,11 @@ def cmd_report(args) -> int:
     if not study_dir.is_dir():
         raise SpecError(f"report: {args.dir} does not exist")
     if (study_dir / "study.json").is_file():
+        from study.console import LOG_NAME, ray_logs_to
         from study.launch import refresh_records
 
-        refresh_records(study_dir)
+        with ray_logs_to(study_dir / LOG_NAME):  # Ray's warnings about unfinished trials
+            refresh_records(study_dir)
     elif not (study_dir / "trials.csv").is_file():
         raise SpecError(f"report: {args.dir} is not a study directory (no study.json or trials.csv)")
     try:
@@ -185,11 +222,11 @@ def cmd_data(args) -> int:
     names = [d.strip() for d in args.datasets.split(",") if d.strip()]
     unknown = [d for d in names if d not in vision_data.DATASETS]
     if unknown:
-        raise SpecError(f"unknown dataset {unknown[0]!r}; datasets: {', '.join(vision_data.DATASETS)}")
+        raise SpecError(f"unknown dataset {unknown[0]!r}{did_you_mean(unknown[0], vision_data.DATASETS)}; datasets: {', '.join(vision_data.DATASETS)}")
     try:
         vision_data.prepare(names, args.data_dir or vision_data.default_data_dir())
     except (RuntimeError, OSError) as exc:  # offline, a full disk, a bad archive: one line, keep what is cached
-        print(f"error: {str(exc).strip().splitlines()[0]}", file=sys.stderr)
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1
     return 0
 

@@ -2,8 +2,9 @@
 
 Phases, in one study directory (see docs/ARCHITECTURE.md):
 - tune: one Tuner over all cells (CellSearcher: equal budgets, per-cell seeded Optuna TPE);
-- fixed: one Tuner over explicit configs: confirm (each cell's best tune config on fresh seeds),
-  default (the default point) and paper (the paper point under the paper and the fair protocol).
+- confirm (each cell's best tune config on fresh seeds), default (the default point) and paper (the
+  paper point under the paper and the fair protocol): one Tuner over their explicit configs,
+  stored as `fixed` (records/fixed.csv, ray/fixed); users and messages only see the phase names.
 `study.json` records the spec and which phases are done, so `--resume` continues with
 `Tuner.restore` where the driver stopped, and a phase whose records are written never reruns.
 """
@@ -19,6 +20,7 @@ import pandas as pd
 import search_spaces
 from study import records
 from study.cluster import connect, plan_resources
+from study.console import LOG_NAME, attach_ray_logs
 from study.errors import SpecError
 from study.spec import StudySpec, is_uri
 from study.tasks import parse_task, runner_config
@@ -44,9 +46,12 @@ def load_state(study_dir: Path) -> dict:
     if not path.is_file():
         raise SpecError(f"no study to resume at {study_dir} (study.json is missing)")
     try:
-        return json.loads(path.read_text())
+        state = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise SpecError(f"{path} is not valid JSON ({exc}); the study's records are in {study_dir}/records") from None
+    if state.get("phases", {}).pop("fixed", None) == "done":  # written before the phases were named
+        state["phases"].update({p: "done" for p in state["spec"]["phases"] if p != "tune"})
+    return state
 
 
 def cell_configs(spec: StudySpec, resources: dict) -> dict[str, dict]:
@@ -103,6 +108,30 @@ def fixed_configs(spec: StudySpec, cells: dict[str, dict], tune_rows: pd.DataFra
     return out
 
 
+def tuner_phases(spec: StudySpec, tuner: str) -> list[str]:
+    """The phases (as users name them) that a Tuner runs: `tune`, or e.g. confirm, default, paper."""
+    return [tuner] if tuner == "tune" else [p for p in spec.phases if p != "tune"]
+
+
+def phase_names(spec: StudySpec, tuner: str) -> str:
+    """The phases a Tuner runs as one label: `tune`, or e.g. `confirm/default/paper`."""
+    return "/".join(tuner_phases(spec, tuner))
+
+
+def tune_plan(spec: StudySpec) -> tuple[int, float]:
+    """Trials and epochs of the tune phase."""
+    trials = spec.trials * len(spec.tasks) * len(spec.optimizers) if "tune" in spec.phases else 0
+    return trials, float(trials * spec.epochs)
+
+
+def study_plan(spec: StudySpec, cells: dict[str, dict]) -> tuple[int, float]:
+    """Trials and epochs of the whole study, as if every cell gets its confirm runs."""
+    trials, epochs = tune_plan(spec)
+    fixed = fixed_configs(spec, cells, None, {})
+    confirm = spec.seeds * len(cells) if "confirm" in spec.phases else 0
+    return trials + len(fixed) + confirm, epochs + sum(c["epochs"] for c in fixed) + confirm * spec.epochs
+
+
 def trial_dirname(trial) -> str:
     """A trial's directory is named by the study's trial id (Ray's default spells out the config)."""
     config = trial.config.get("trial", trial.config)  # fixed-phase configs are nested
@@ -130,7 +159,7 @@ def _fit(spec: StudySpec, phase: str, trainable, resume: bool, retry_errored: bo
 
     path = f"{spec.ray_storage}/{phase}"
     if resume and tune.Tuner.can_restore(path):
-        print(f"[{phase}] resuming from {path}", flush=True)
+        print(f"[{phase_names(spec, phase)}] resuming from {path}", flush=True)
         return tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=retry_errored).fit()
     return tune.Tuner(trainable, **tuner_args).fit()
 
@@ -157,7 +186,7 @@ def run_tune_phase(spec: StudySpec, cells: dict[str, dict], resources: dict, res
         search_alg=searcher, num_samples=spec.trials * len(cells), metric=METRIC, mode=MODE,
         max_concurrent_trials=concurrency(spec, resources), reuse_actors=True, trial_dirname_creator=trial_dirname,
     )
-    progress = CellProgress({progress_key(base): spec.trials for base in cells.values()})
+    progress = CellProgress({progress_key(base): spec.trials for base in cells.values()}, *study_plan(spec, cells))
     return _fit(spec, "tune", tune.with_resources(run_trial, resources), resume, retry_errored,
                 tune_config=tune_config, run_config=_run_config(spec, "tune", [progress]))
 
@@ -171,11 +200,14 @@ def run_fixed_phase(spec: StudySpec, configs: list[dict], resources: dict, resum
     from study.trainable import run_fixed_trial
 
     budget = Counter(progress_key(config) for config in configs)
+    tune_trials, tune_epochs = tune_plan(spec)
+    progress = CellProgress(budget, tune_trials + len(configs), tune_epochs + sum(c["epochs"] for c in configs),
+                            tune_trials, tune_epochs)
     tune_config = tune.TuneConfig(metric=METRIC, mode=MODE, max_concurrent_trials=concurrency(spec, resources),
                                   reuse_actors=True, trial_dirname_creator=trial_dirname)
     return _fit(spec, "fixed", tune.with_resources(run_fixed_trial, resources), resume, retry_errored,
                 param_space={"trial": tune.grid_search(configs)}, tune_config=tune_config,
-                run_config=_run_config(spec, "fixed", [CellProgress(budget)]))
+                run_config=_run_config(spec, "fixed", [progress]))
 
 
 class StudyInterrupted(Exception):
@@ -186,13 +218,13 @@ def _finished(result) -> bool:
     return result.error is not None or (result.metrics or {}).get("final") is True
 
 
-def _record(study_dir: Path, phase: str, results, expected: int) -> None:
+def _record(study_dir: Path, phase: str, results, expected: int, label: str | None = None) -> None:
     """Write a phase's records; if trials are missing or unfinished, keep the finished ones and stop."""
     done = [r for r in results if _finished(r)]
     trials, history = records.rows_from_results(done)
     records.write_phase(study_dir, phase, trials, history)
     if len(done) < expected:
-        raise StudyInterrupted(f"{phase} phase interrupted with {len(done)}/{expected} trials finished")
+        raise StudyInterrupted(f"{label or phase} phase interrupted with {len(done)}/{expected} trials finished")
 
 
 def refresh_records(study_dir: Path) -> None:
@@ -203,12 +235,12 @@ def refresh_records(study_dir: Path) -> None:
     spec = StudySpec(**state["spec"])
     for phase in records.PHASE_FILES:
         path = f"{spec.ray_storage}/{phase}"
-        if state["phases"].get(phase) == "done" or not (is_uri(path) or os.path.isdir(path)):
+        if all(state["phases"].get(p) == "done" for p in tuner_phases(spec, phase)) or not (is_uri(path) or os.path.isdir(path)):
             continue
         try:
             results = ResultGrid(ExperimentAnalysis(path))
         except Exception as exc:  # a state file cut short by a kill: the phase is simply not readable yet
-            print(f"[{phase}] records not refreshed: {exc}", flush=True)
+            print(f"[{phase_names(spec, phase)}] records not refreshed: {exc}", flush=True)
             continue
         done = [r for r in results if _finished(r)]
         records.write_phase(study_dir, phase, *records.rows_from_results(done))
@@ -240,8 +272,12 @@ def launch(spec: StudySpec, resume: bool = False, retry_errored: bool = False) -
         if (study_dir / "study.json").exists():
             raise SpecError(f"study {spec.name!r} already exists in {spec.storage}; pass --resume to continue it")
         state = {"name": spec.name, "spec": spec.to_dict(), "phases": {}}
+    from study.progress import start_clock
+
+    start_clock()
     try:
         connect(spec)
+        attach_ray_logs()  # ray.init dropped the study log's handler
         resources = plan_resources(spec)
         checked = preflight(spec, resources)
         study_dir.mkdir(parents=True, exist_ok=True)
@@ -251,8 +287,8 @@ def launch(spec: StudySpec, resume: bool = False, retry_errored: bool = False) -
         print(f"study {spec.name}: {len(spec.tasks)} task(s) x {len(spec.optimizers)} optimizer(s), "
               f"{spec.trials} tune trials per cell ({spec.iid_trials} i.i.d.), {spec.seeds} seeds; "
               f"{resources['CPU']:g} CPU / {resources.get('GPU', 0):g} GPU per trial, "
-              f"{concurrency(spec, resources)} at once; {checked} node(s) passed preflight; directory {study_dir}",
-              flush=True)
+              f"{concurrency(spec, resources)} at once; {checked} node(s) passed preflight; directory {study_dir}; "
+              f"log {study_dir / LOG_NAME}", flush=True)
         _run_phases(spec, state, resources, resume, retry_errored)
     finally:
         lock.release()
@@ -262,10 +298,12 @@ def launch(spec: StudySpec, resume: bool = False, retry_errored: bool = False) -
 def _run_phases(spec: StudySpec, state: dict, resources: dict, resume: bool, retry_errored: bool) -> None:
     study_dir = spec.study_dir
     if retry_errored:
-        for phase in records.PHASE_FILES:
-            if state["phases"].get(phase) == "done" and _has_errors(study_dir, phase):
-                print(f"[{phase}] rerunning errored trials", flush=True)
-                state["phases"].pop(phase)
+        for tuner in records.PHASE_FILES:
+            phases = tuner_phases(spec, tuner)
+            if all(state["phases"].get(p) == "done" for p in phases) and _has_errors(study_dir, tuner):
+                print(f"[{phase_names(spec, tuner)}] rerunning errored trials", flush=True)
+                for p in phases:
+                    state["phases"].pop(p, None)
     cells = cell_configs(spec, resources)
     if "tune" in spec.phases and state["phases"].get("tune") != "done":
         results = run_tune_phase(spec, cells, resources, resume, retry_errored)
@@ -276,7 +314,7 @@ def _run_phases(spec: StudySpec, state: dict, resources: dict, resume: bool, ret
         _save_state(study_dir, state)
 
     fixed_phases = [p for p in spec.phases if p != "tune"]
-    if fixed_phases and state["phases"].get("fixed") != "done":
+    if fixed_phases and not all(state["phases"].get(phase) == "done" for phase in fixed_phases):
         if "fixed_configs" not in state:
             state["fixed_configs"] = fixed_configs(spec, cells, records.read_phase(study_dir, "tune"),
                                                    state.get("tune_hps", {}))
@@ -284,6 +322,6 @@ def _run_phases(spec: StudySpec, state: dict, resources: dict, resume: bool, ret
         configs = state["fixed_configs"]
         if configs:
             results = run_fixed_phase(spec, configs, resources, resume, retry_errored)
-            _record(study_dir, "fixed", results, expected=len(configs))
-        state["phases"]["fixed"] = "done"
+            _record(study_dir, "fixed", results, expected=len(configs), label=phase_names(spec, "fixed"))
+        state["phases"].update({phase: "done" for phase in fixed_phases})
         _save_state(study_dir, state)

@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 
 import search_spaces
-from study.errors import SpecError
+from study.errors import SpecError, did_you_mean
 from study.presets import PRESETS
 from study.tasks import RUNNER_KEYS, parse_task
 
@@ -97,13 +97,13 @@ def build_spec(preset: str | None = None, config_file: str | None = None, overri
     preset = preset or from_file.pop("preset", None) or "quick"
     from_file.pop("preset", None)
     if preset not in PRESETS:
-        raise SpecError(f"unknown preset {preset!r}; presets: {', '.join(PRESETS)}")
+        raise SpecError(f"unknown preset {preset!r}{did_you_mean(preset, PRESETS)}; presets: {', '.join(PRESETS)}")
     values.update(PRESETS[preset])
     values["preset"] = preset
     for source, label in ((from_file, f"config file {config_file}"), (overrides or {}, "command line")):
         for key, value in source.items():
             if key not in FIELDS:
-                raise SpecError(f"unknown key {key!r} in {label}; known keys: {', '.join(FIELDS)}")
+                raise SpecError(f"unknown key {key!r}{did_you_mean(key, FIELDS)} in {label}; known keys: {', '.join(FIELDS)}")
             if value is not None:
                 values[key] = value
     return validate(StudySpec(**values))
@@ -145,7 +145,7 @@ def validate(spec: StudySpec) -> StudySpec:
     known = search_spaces.names()
     for opt in spec.optimizers:
         if opt not in known:
-            raise SpecError(f"unknown optimizer {opt!r}; optimizers: {', '.join(known)}")
+            raise SpecError(f"unknown optimizer {opt!r}{did_you_mean(opt, known)}; optimizers: {', '.join(known)}")
     spec.trials = _positive_int("trials", spec.trials)
     spec.iid_trials = _positive_int("iid_trials", spec.iid_trials, allow_zero=True)
     if spec.iid_trials > spec.trials:
@@ -161,7 +161,7 @@ def validate(spec: StudySpec) -> StudySpec:
     spec.phases = _names("phases", spec.phases)
     for phase in spec.phases:
         if phase not in PHASES:
-            raise SpecError(f"unknown phase {phase!r}; phases: {', '.join(PHASES)}")
+            raise SpecError(f"unknown phase {phase!r}{did_you_mean(phase, PHASES)}; phases: {', '.join(PHASES)}")
     spec.cpus_per_trial = _optional_number("cpus_per_trial", spec.cpus_per_trial, 0.01)
     spec.gpus_per_trial = _optional_number("gpus_per_trial", spec.gpus_per_trial, 0.0)
     if spec.gpus_per_trial is not None and spec.gpus_per_trial > 1:
@@ -188,7 +188,7 @@ def validate(spec: StudySpec) -> StudySpec:
         raise SpecError(f"search_space must be a mapping optimizer -> overrides, got {spec.search_space!r}")
     for opt, overrides in spec.search_space.items():
         if opt not in known:
-            raise SpecError(f"search_space: unknown optimizer {opt!r}")
+            raise SpecError(f"search_space: unknown optimizer {opt!r}{did_you_mean(opt, known)}")
         try:
             search_spaces.validate_overrides(opt, overrides)
         except ValueError as exc:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from study.errors import SpecError
+from study.errors import SpecError, did_you_mean
 
 VISION_MODELS = ("convnet", "resnet20", "resnet56", "vit")  # kept equal to runners.models.MODELS (tested)
 GLUE_TASKS = ("cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte")
@@ -37,19 +37,27 @@ class Task:
     paper_protocols: tuple[str, ...]  # protocols the paper phase runs under
 
 
+def task_names() -> list[str]:
+    """Every valid task name (for "did you mean")."""
+    datasets = THERMOLION_DATASETS + OFFLINE_DATASETS
+    return ([*datasets] + [f"{d}-{m}" for d in datasets for m in VISION_MODELS[1:]]
+            + [f"glue-{t}" for t in GLUE_TASKS])
+
+
 def parse_task(name: str) -> Task:
     """Resolve a task name, or raise SpecError naming it."""
     if name.startswith("glue-"):
         glue_task = name[len("glue-"):]
         if glue_task not in GLUE_TASKS:
-            raise SpecError(f"unknown task {name!r}: GLUE tasks are {', '.join('glue-' + t for t in GLUE_TASKS)}")
+            raise SpecError(f"unknown task {name!r}{did_you_mean(name, task_names())}: GLUE tasks are "
+                            f"{', '.join('glue-' + t for t in GLUE_TASKS)}")
         return Task(name, "glue", {}, {"model": "t5-base"}, "sepnorm", ("paper", "fair"))
     dataset, _, model = name.partition("-")
     model = model or "convnet"
     datasets = THERMOLION_DATASETS + OFFLINE_DATASETS
     if dataset not in datasets or model not in VISION_MODELS:
         raise SpecError(
-            f"unknown task {name!r}: a task is a dataset ({', '.join(datasets)}), "
+            f"unknown task {name!r}{did_you_mean(name, task_names())}: a task is a dataset ({', '.join(datasets)}), "
             f"optionally '-<model>' ({', '.join(VISION_MODELS)}), or glue-<task>"
         )
     paper = "thermolion" if model == "convnet" else "sepnorm"

@@ -132,5 +132,5 @@ def make_study(path, tasks=("digits", "cifar10", "glue-cola"), optimizers=("adam
         _history(trials, epochs, rng).to_csv(path / "history.csv", index=False)
     spec = {"tasks": list(tasks), "optimizers": list(optimizers), "trials": n_trials, "iid_trials": iid_trials,
             "seeds": seeds, "epochs": epochs}
-    (path / "study.json").write_text(json.dumps({"name": path.name, "spec": spec, "phases": {"tune": "done", "fixed": "done"}}, indent=1))
+    (path / "study.json").write_text(json.dumps({"name": path.name, "spec": spec, "phases": {"tune": "done", "confirm": "done", "default": "done", "paper": "done"}}, indent=1))
     return path

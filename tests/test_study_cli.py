@@ -127,6 +127,7 @@ def test_data_prepare_offline_is_one_line(tmp_path, capsys):
     code, out, err = run_cli(["data", "prepare", "--datasets", "mnist", "--data-dir", str(tmp_path)], capsys)
     assert code == 1
     assert len(err.strip().splitlines()) == 1 and "mnist" in err and "Traceback" not in err
+    assert "without network" in err and str(tmp_path / "cache") in err  # the full cause, then what to do
 
 
 def test_data_prepare_unknown_dataset(tmp_path, capsys):

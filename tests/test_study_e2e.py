@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -77,6 +78,8 @@ def test_tiny_study_end_to_end(tmp_path, capsys, ray_shutdown):
         assert column in summary.columns, column
     assert len(summary) == 2
     assert (study_dir / "report.md").read_text().strip()
+    assert "Phases: tune: done, confirm: done, default: done." in (study_dir / "report.md").read_text()
+    assert "fixed" not in out  # one phase vocabulary in messages
 
 
 def test_paper_phase_runs_the_paper_point_under_both_protocols(tmp_path, capsys, ray_shutdown):
@@ -185,8 +188,10 @@ def test_ctrl_c_keeps_finished_trials_and_says_how_to_resume(tmp_path):
     rest, _ = proc.communicate(timeout=240)
     output = "".join(seen) + rest
     assert proc.returncode == 130, output
-    assert "--resume --name interrupted" in output
+    assert f"{shlex.quote(sys.executable)} -m study launch --resume --name interrupted" in output  # this interpreter
     assert "Traceback" not in output
+    assert "Tuner.restore" not in output and "Failed to fetch" not in output  # Ray's own hints go to study.log
+    assert "Tuner.restore" in (tmp_path / "interrupted" / "study.log").read_text()
     trials = pd.read_csv(tmp_path / "interrupted" / "trials.csv")
     assert 1 <= len(trials) < 8 and (trials["phase"] == "tune").all()
     state = (tmp_path / "interrupted" / "study.json").read_text()
