@@ -47,7 +47,7 @@ def _ray_trials(spec: StudySpec, phase_file: str) -> list[dict]:
 
 def status_table(study_dir: Path) -> pd.DataFrame:
     """One row per (phase, task, optimizer) with the COLUMNS above."""
-    from study.launch import load_state
+    from study.launch import load_state, tuner_phases
     from study.plan import planned_configs
 
     state = load_state(study_dir)
@@ -60,7 +60,7 @@ def status_table(study_dir: Path) -> pd.DataFrame:
     trials = []
     for phase_file in records.PHASE_FILES:
         rows = records.read_phase(study_dir, phase_file)
-        if state["phases"].get(phase_file) == "done" and rows is not None:
+        if all(state["phases"].get(p) == "done" for p in tuner_phases(spec, phase_file)) and rows is not None:
             trials += [{"phase": r.phase, "task": r.task, "optimizer": r.optimizer, "state": "TERMINATED",
                         "status": r.status, "score": r.score} for r in rows.itertuples()]
         else:
