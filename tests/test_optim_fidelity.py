@@ -318,6 +318,8 @@ def test_thermolion_paper_phase_builds_the_notebooks_lookahead(tmp_path, monkeyp
     monkeypatch.setattr(trainable.tune, "report", lambda *a, **k: None)
     monkeypatch.setattr(trainable.tune, "get_context", lambda: type("C", (), {"get_trial_id": lambda s: "t"})())
     monkeypatch.setattr(trainable.tune, "get_checkpoint", lambda: None)
+    monkeypatch.setattr(trainable.ray, "get_runtime_context",
+                        lambda: type("R", (), {"get_assigned_resources": lambda s: {"CPU": 1.0}})())
     for config in configs:
         assert config["optimizer"] in ("lookahead", "adam")  # what the records show
         trainable.run_trial(config)
