@@ -1,15 +1,19 @@
-"""The report's content: headline, metric glossary, cross-task comparison, claims, per-task detail.
+"""The report's content, verdict first: the written answer (reports.verdict), contents, then one
+section per question (claims, across tasks, per task, robustness, learning curves, cost,
+diagnostics), the glossary and the list of files.
 
-Produces the block list that reports.render turns into markdown and HTML.
+Produces the block list that reports.render turns into markdown and HTML; each section is built
+by its own function so that sections can be added or changed independently.
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from reports import metrics
-from reports.claims import TIME_TOLERANCE, VERDICTS, notes_for
+from reports.claims import TIME_TOLERANCE, notes_for
 from reports.render import fmt, fmt_ci
+from reports.verdict import study_line, verdict_sentences, verdict_table
+from reports.views import SETTINGS, Numbers
 
 GLOSSARY = [
     "**best val**: the best validation score among the cell's tune trials (optimistic: it is a max over trials).",
@@ -29,56 +33,20 @@ GLOSSARY = [
     "each cell's runs.",
     "**probability of improvement** P(A > B): chance that a confirm run of A beats one of B (ties count half), averaged over tasks.",
     "**performance profile**: share of tasks on which an optimizer's confirm test mean is within tau points of that task's best.",
-    "**verdict**: holds (95% CI of ours(P) - ours(B) above 0), does not hold (below 0), within noise (contains 0), "
-    f"too few runs (<2 on a side), not run; time claims compare the time-per-step ratio with 1 + {TIME_TOLERANCE:.0%}.",
+    "**verdict**: holds (95% CI of ours(P) - ours(B) above 0), does not hold (below 0), inconclusive (the CI contains 0, "
+    f"or fewer than 2 runs on a side), not run; time claims compare the time-per-step ratio with 1 + {TIME_TOLERANCE:.0%}.",
 ]
+
 
 
 def _ci_strings(df: pd.DataFrame, mean: str, low: str, high: str) -> list[str]:
     return [fmt_ci(m, lo, hi) for m, lo, hi in zip(df[mean], df[low], df[high])]
 
 
-def _runs(confirm: pd.DataFrame, task: str, opt: str) -> pd.Series:
-    return confirm.loc[(confirm["task"] == task) & (confirm["optimizer"] == opt), "test_value"]
-
-
-def _verdict_counts(verdicts: pd.Series) -> str:
-    counts = verdicts.value_counts()
-    return ", ".join(f"{counts[v]} {v}" for v in VERDICTS if v in counts) or "–"
-
-
 def relevant_claims(claims: pd.DataFrame, study) -> pd.DataFrame:
     """The claims about this study's tasks whose two optimizers are both in the study."""
     opts = set(study.optimizers)
     return claims[claims["task"].isin(study.tasks) & claims["optimizer"].isin(opts) & claims["baseline"].isin(opts)]
-
-
-def headline(summary: pd.DataFrame, trials: pd.DataFrame, claims: pd.DataFrame) -> pd.DataFrame:
-    """Per task: tuned winner with CI, runner-up, whether they are separable, best default, claims."""
-    rows = []
-    confirm = trials[trials["phase"] == "confirm"]
-    for task, cells in summary.groupby("task", sort=False):
-        done = cells[cells["test_n"] > 0].sort_values("test_mean", ascending=False)
-        row = {"task": task, "cells complete": f"{(cells['state'] == 'complete').sum()}/{len(cells)}"}
-        if len(done):
-            w = done.iloc[0]
-            row["tuned winner (test [95% CI])"] = f"{w['optimizer']} {fmt_ci(w['test_mean'], w['test_ci_low'], w['test_ci_high'])}"
-            if len(done) > 1:
-                r = done.iloc[1]
-                row["runner-up"] = f"{r['optimizer']} {fmt_ci(r['test_mean'], r['test_ci_low'], r['test_ci_high'])}"
-                d, lo, hi = metrics.diff_ci(_runs(confirm, task, w["optimizer"]), _runs(confirm, task, r["optimizer"]))
-                word = "clear" if lo > 0 else "within noise" if np.isfinite(lo) else "too few runs"
-                row["winner − runner-up"] = f"{fmt_ci(d, lo, hi)} ({word})"
-        dflt = cells[cells["default_n"] > 0].sort_values("default_mean", ascending=False)
-        if len(dflt):
-            row["best default"] = f"{dflt.iloc[0]['optimizer']} {fmt(dflt.iloc[0]['default_mean'])}"
-        tc = claims[claims["task"] == task]
-        row["claims, paper setting"] = _verdict_counts(tc["paper_verdict"]) if len(tc) else "no published claim"
-        row["claims, fair"] = _verdict_counts(tc["fair_verdict"]) if len(tc) else "no published claim"
-        rows.append(row)
-    cols = ["task", "cells complete", "tuned winner (test [95% CI])", "runner-up", "winner − runner-up", "best default",
-            "claims, paper setting", "claims, fair"]
-    return pd.DataFrame(rows).reindex(columns=cols)
 
 
 def cell_table(cells: pd.DataFrame) -> pd.DataFrame:
@@ -96,76 +64,146 @@ def cell_table(cells: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def claims_table(claims: pd.DataFrame) -> pd.DataFrame:
-    def ours(r, s):
-        if r["kind"] == "time":
-            return f"x{fmt_ci(r[f'{s}_delta'], r[f'{s}_ci_low'], r[f'{s}_ci_high'], 3)} (n={r[f'{s}_n']})"
-        delta = fmt_ci(r[f"{s}_delta"], r[f"{s}_ci_low"], r[f"{s}_ci_high"])
-        return f"{fmt(r[f'{s}_ours'])} vs {fmt(r[f'{s}_ours_baseline'])}: {delta} (n={r[f'{s}_n']})"
-
-    def pub(r):
-        if r["kind"] == "time":
-            return f"{fmt(r['pub_value'])}s vs {fmt(r['pub_baseline'])}s (x{r['pub_delta']:.3f})"
-        return f"{fmt(r['pub_value'])} vs {fmt(r['pub_baseline'])} ({r['pub_delta']:+.2f})"
-
-    return pd.DataFrame({
-        "claim": claims["claim"], "source": [f"{p} T{t}" for p, t in zip(claims["paper"], claims["table"])],
-        "published": [pub(r) for _, r in claims.iterrows()],
-        "ours, paper setting (Δ [CI])": [ours(r, "paper") for _, r in claims.iterrows()],
-        "verdict (paper setting)": claims["paper_verdict"],
-        "ours, fair (Δ [CI])": [ours(r, "fair") for _, r in claims.iterrows()],
-        "verdict (fair)": claims["fair_verdict"],
-    })
+def _ours(r: pd.Series, kind: str) -> str:
+    if r["verdict"] == "not run" and not np.isfinite(r["diff"]):
+        return "–"
+    if kind == "time":
+        return f"x{fmt_ci(r['diff'], r['ci_low'], r['ci_high'], 3)} (n={fmt(r['n'], 0)})"
+    return f"{fmt(r['ours'])} vs {fmt(r['ours_baseline'])}: {fmt_ci(r['diff'], r['ci_low'], r['ci_high'])} (n={fmt(r['n'], 0)})"
 
 
-def build_blocks(study, summary, claims, ranks, poi, figures: dict, files: dict) -> list[tuple]:
-    """The whole report as render blocks."""
-    n_trials = len(study.trials)
-    states = summary["state"].value_counts()
-    phases = ", ".join(f"{k}: {v}" for k, v in study.phases.items()) or "unknown"
-    blocks: list[tuple] = [
-        ("h", 1, f"Optimizer study report: {study.name}"),
-        ("p", f"{n_trials} trial rows; cells: {states.get('complete', 0)} complete, {states.get('incomplete', 0)} incomplete, "
-              f"{states.get('not run', 0)} not run (budget: {study.spec.get('trials', '?')} trials per cell, of which "
-              f"{study.spec.get('iid_trials', '?')} i.i.d.; {study.spec.get('seeds', '?')} seeds). Phases: {phases}."),
-        ("h", 2, "Headline"),
-        ("table", headline(summary, study.trials, relevant_claims(claims, study))),
-        ("h", 2, "How to read the numbers"),
-        ("list", GLOSSARY),
-        ("h", 2, "Across tasks (tuned, confirm runs)"),
-    ]
-    if ranks.empty:
-        blocks.append(("p", "No confirm runs yet: the cross-task comparison appears once the confirm phase has run."))
-    else:
-        blocks.append(("table", pd.DataFrame({"optimizer": ranks["optimizer"],
-                                              "mean rank [95% CI]": _ci_strings(ranks, "mean_rank", "ci_low", "ci_high"),
-                                              "tasks": ranks["n_tasks"]})))
-        if poi.shape[0] > 1:
-            blocks.append(("table", poi.reset_index()))
-    for name, caption in (("rank", "Mean rank with 95% CI"), ("poi", "Probability of improvement (row beats column)"),
-                          ("profile", "Performance profile")):
-        if name in figures.get("overall", {}):
-            blocks.append(("fig", figures["overall"][name], caption))
-    blocks.append(("h", 2, "Do the papers' claims hold?"))
-    shown = relevant_claims(claims, study)
-    if shown.empty:
-        blocks.append(("p", "No published claim concerns both this study's tasks and its optimizers (claims.csv lists them all)."))
-    else:
-        blocks.append(("p", f"{len(shown)} claims concern this study's tasks and optimizers ({len(claims) - len(shown)} more "
-                            "are listed in claims.csv). A claim is 'P beats B on T' wherever the paper's own table "
-                            "puts P above B; Δ = ours(P) − ours(B)."))
-        blocks.append(("table", claims_table(shown)))
-        blocks.append(("p", "Known protocol issues:"))
-        blocks.append(("list", notes_for(shown)))
-    for task in study.tasks:
-        cells = summary[summary["task"] == task]
-        blocks.append(("h", 2, f"Task {task}"))
-        missing = cells[cells["state"] != "complete"]
-        if len(missing):
-            blocks.append(("p", "Not complete: " + ", ".join(f"{o} ({s})" for o, s in zip(missing["optimizer"], missing["state"])) + "."))
-        blocks.append(("table", cell_table(cells)))
-        for name, path in figures.get(task, {}).items():
-            blocks.append(("fig", path, f"{task}: {name.replace('_', ' ')}"))
-    blocks.append(("h", 2, "Files"))
-    blocks.append(("list", [f"`{p.name}`" for p in files.values()]))
+def _published(r: pd.Series) -> str:
+    if r["kind"] == "time":
+        return f"{fmt(r['pub_value'])}s vs {fmt(r['pub_baseline'])}s (x{r['pub_delta']:.3f})"
+    return f"{fmt(r['pub_value'])} vs {fmt(r['pub_baseline'])} ({r['pub_delta']:+.2f})"
+
+
+def _verdict_word(r: pd.Series) -> str:
+    extra = r["reason"] if isinstance(r["reason"], str) and r["reason"] else ""
+    if np.isfinite(pd.to_numeric(r["seeds_needed"], errors="coerce")):
+        extra = f"~{int(r['seeds_needed'])} seeds needed"
+    return f"{r['verdict']} ({extra})" if extra else r["verdict"]
+
+
+def claims_table(view: pd.DataFrame) -> pd.DataFrame:
+    """One row per claim: published numbers, then ours and the verdict under each setting."""
+    first = view.drop_duplicates("claim_id").set_index("claim_id")
+    out = pd.DataFrame({"claim": first["claim"], "source": [f"{p} T{t}" for p, t in zip(first["paper"], first["table"])],
+                        "published": [_published(r) for _, r in first.iterrows()]})
+    for s, label in SETTINGS.items():
+        rows = view[view["setting"] == s].set_index("claim_id").reindex(first.index)
+        out[f"ours, {label} (Δ [CI])"] = [_ours(r, k) for (_, r), k in zip(rows.iterrows(), first["kind"])]
+        out[f"verdict, {label}"] = [_verdict_word(r) if isinstance(r["verdict"], str) else "not run" for _, r in rows.iterrows()]
+    return out.reset_index(drop=True)
+
+
+def _figures(figures: dict, section: str) -> list[tuple]:
+    return [("fig", d) for d in figures.get(section, [])]
+
+
+def verdict_blocks(study, numbers: Numbers) -> list[tuple]:
+    """The top of the report: the written answer and the verdict counts (then the contents)."""
+    blocks: list[tuple] = [("h", 1, "Verdict"), ("p", study_line(study, numbers.summary)),
+                           ("list", verdict_sentences(numbers), "verdict")]
+    counts = verdict_table(numbers)
+    if len(counts):
+        blocks.append(("table", counts))
+    return blocks + [("p", note) for note in numbers.notes] + [("toc",)]
+
+
+def claims_blocks(study, numbers: Numbers, figures: dict) -> list[tuple]:
+    blocks: list[tuple] = [("h", 2, "Do the papers' claims hold?")]
+    view = numbers.claims
+    if view.empty:
+        return blocks + [("p", "No published claim concerns both this study's tasks and its optimizers (claims.csv lists them all).")]
+    n = view["claim_id"].nunique()
+    blocks.append(("p", f"{n} claims concern this study's tasks and optimizers (claims.csv lists every claim the papers make). "
+                        "A claim is 'P beats B on T' wherever the paper's own table puts P above B; Δ = ours(P) − ours(B). "
+                        "**Paper's protocol**: the paper's hyperparameters, scored as the paper scores; **fair protocol**: "
+                        "both optimizers tuned with the same budget, test set, fresh seeds."))
+    blocks += _figures(figures, "claims")
+    blocks.append(("details", f"Table of all {n} claims", [("table", claims_table(view))]))
+    blocks.append(("p", "Known protocol issues (why the two settings can disagree):"))
+    blocks.append(("list", notes_for(view.drop_duplicates("claim_id"))))
     return blocks
+
+
+def across_blocks(numbers: Numbers, figures: dict) -> list[tuple]:
+    blocks: list[tuple] = [("h", 2, "Who wins across tasks?")]
+    if not numbers.aggregates:
+        return blocks + [("p", "No confirm runs yet: the cross-task comparison appears once the confirm phase has run.")]
+    blocks += _figures(figures, "across")
+    for agg in numbers.aggregates:
+        t = agg.table.sort_values("value", ascending=agg.lower_is_better)
+        blocks.append(("details", f"Table: {agg.label}", [("table", pd.DataFrame(
+            {"optimizer": t["optimizer"], f"{agg.label} [95% CI]": _ci_strings(t, "value", "ci_low", "ci_high")}))]))
+    return blocks
+
+
+def per_task_blocks(study, numbers: Numbers, figures: dict) -> list[tuple]:
+    blocks: list[tuple] = [("h", 2, "Per task: tuned, default and paper settings")]
+    blocks += _figures(figures, "per_task")
+    for task in study.tasks:
+        cells = numbers.summary[numbers.summary["task"] == task]
+        missing = cells[cells["state"] != "complete"]
+        inner: list[tuple] = []
+        if len(missing):
+            inner.append(("p", "Not complete: " + ", ".join(f"{o} ({s})" for o, s in zip(missing["optimizer"], missing["state"])) + "."))
+        inner.append(("table", cell_table(cells)))
+        done = int((cells["state"] == "complete").sum())
+        blocks.append(("details", f"{task}: every cell ({done} of {len(cells)} complete)", inner))
+    return blocks
+
+
+def robustness_blocks(study, figures: dict) -> list[tuple]:
+    blocks: list[tuple] = [("h", 2, "Robustness: how much tuning does each optimizer need?")]
+    blocks += _figures(figures, "expected_max")
+    blocks.append(("h", 3, "Sensitivity to each searched hyperparameter"))
+    tasks = [t for t in study.tasks if figures.get(f"sensitivity/{t}")]
+    if not tasks:
+        return blocks + [("p", "No i.i.d. tune trials yet.")]
+    for t in tasks:
+        items = figures[f"sensitivity/{t}"]
+        blocks.append(("details", f"{t}: score vs {', '.join(d.title.split(' vs ')[-1] for d in items)}", _figures(figures, f"sensitivity/{t}")))
+    return blocks
+
+
+def section_blocks(title: str, figures: dict, sections: list[str], empty: str) -> list[tuple]:
+    blocks: list[tuple] = [("h", 2, title)]
+    drawn = [d for s in sections for d in figures.get(s, [])]
+    return blocks + ([("fig", d) for d in drawn] if drawn else [("p", empty)])
+
+
+def build_blocks(study, numbers: Numbers, figures: dict, files: dict) -> list[tuple]:
+    """The whole report as render blocks, verdict first."""
+    blocks = verdict_blocks(study, numbers)
+    blocks += claims_blocks(study, numbers, figures)
+    blocks += across_blocks(numbers, figures)
+    blocks += per_task_blocks(study, numbers, figures)
+    blocks += robustness_blocks(study, figures)
+    blocks += section_blocks("Learning curves", figures, ["curves"], "No per-epoch history of confirm runs yet.")
+    blocks += section_blocks("Cost: time per step and time to target", figures, ["cost"], "No timings recorded yet.")
+    diag = [f"diagnostics/{t}" for t in study.tasks]
+    blocks += section_blocks("Optimizer diagnostics", figures, diag, "No optimizer diagnostics in the history.")
+    blocks += [("h", 2, "How to read the numbers"), ("list", GLOSSARY)]
+    blocks += [("h", 2, "Files"), ("list", [f"`{name}`" for name in files])]
+    return blocks
+
+
+def latex_exports(study, numbers: Numbers) -> dict[str, tuple[pd.DataFrame, str]]:
+    """The report's tables for papers: {file stem: (table, caption)}."""
+    out: dict[str, tuple[pd.DataFrame, str]] = {}
+    if len(numbers.claims):
+        out["claims"] = (claims_table(numbers.claims), "The papers' claims: published numbers, ours under the paper's "
+                         "protocol and under the fair one (95% CIs), and the verdicts.")
+        out["verdicts"] = (verdict_table(numbers), "Claims by verdict, per paper and setting.")
+    for agg in numbers.aggregates:
+        t = agg.table.sort_values("value", ascending=agg.lower_is_better)
+        out[f"across_{agg.label.split(' (')[0].replace(' ', '_')}"] = (
+            pd.DataFrame({"optimizer": t["optimizer"], agg.label: t["value"], "CI low": t["ci_low"], "CI high": t["ci_high"]}),
+            f"{agg.label} with 95% CI.")
+    for task in study.tasks:
+        cells = numbers.summary[numbers.summary["task"] == task]
+        table = cell_table(cells)[["optimizer", "state", "best val", "test [95% CI]", "seeds", "default", "paper (fair)"]]
+        out[f"task_{task}"] = (table, f"{task}: tuned (confirm runs, test score with 95% CI), default and paper hyperparameters.")
+    return out

@@ -175,10 +175,17 @@ def refresh_records(study_dir: Path) -> None:
     from ray.tune import ExperimentAnalysis, ResultGrid
 
     state = load_state(study_dir)
-    spec = StudySpec(**state["spec"])
+    if not isinstance(state, dict):
+        raise SpecError(f"{study_dir / 'study.json'} must hold a JSON object, not {type(state).__name__}")
+    spec = state.get("spec") if isinstance(state.get("spec"), dict) else {}
+    storage = str(spec.get("storage") or "")
+    # a local study's Ray results sit in its own directory (wherever it was moved); a URI storage names its study
+    ray_storage = f"{storage.rstrip('/')}/{spec.get('name') or state.get('name') or study_dir.name}/ray" \
+        if is_uri(storage) else str(study_dir / "ray")
+    phases = state.get("phases") if isinstance(state.get("phases"), dict) else {}
     for phase in records.PHASE_FILES:
-        path = f"{spec.ray_storage}/{phase}"
-        if state["phases"].get(phase) == "done" or not (is_uri(path) or os.path.isdir(path)):
+        path = f"{ray_storage}/{phase}"
+        if phases.get(phase) == "done" or not (is_uri(path) or os.path.isdir(path)):
             continue
         try:
             results = ResultGrid(ExperimentAnalysis(path))
