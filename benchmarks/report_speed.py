@@ -1,10 +1,11 @@
 """How long `reports.write_report` takes on a synthetic study of about 10,000 trials (target <= 30 s).
 
-Usage: .venv/bin/python benchmarks/report_speed.py [--tasks 5] [--optimizers 10] [--trials 180] [--profile]
-The study (tests/synthetic_study.py) has 5 tasks x 10 optimizers x (190 tune + 15-20 fixed-phase)
-rows, history with diagnostics, one missing and one partial cell; the time is one full report (all
-CSVs, every figure, report.md and report.html), best of --repeat runs, in one thread. Wall time
-depends on what else runs on the machine; CPU time (process_time) is what one free core would take.
+Usage: .venv/bin/python benchmarks/report_speed.py [--tasks 6] [--optimizers 14] [--trials 110] [--profile]
+The study (tests/synthetic_study.py) has 6 tasks x 14 optimizers x (110 tune + 20 fixed-phase)
+rows (~10,900 trials), history with diagnostics, one missing and one partial cell; the time is one
+full report (all CSVs, LaTeX tables, every figure as PNG and PDF, report.md and report.html), best
+of --repeat runs. Wall time depends on what else runs on the machine; CPU time (process_time, this
+process and its figure workers) is what free cores would take.
 """
 from __future__ import annotations
 
@@ -27,15 +28,15 @@ from reports import write_report  # noqa: E402
 
 TASKS = ("cifar10", "cifar100", "svhn", "digits", "glue-cola", "gtsrb", "mnist", "glue-rte")
 OPTIMIZERS = ("adamw", "adam", "lion", "thermolion", "sepnorm", "ortsepnorm", "rmsprop", "swats", "lookahead",
-              "muadam_paper", "sgd", "swa")
+              "muadam_paper", "sgd", "swa", "normgd", "muon")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--tasks", type=int, default=5)
-    ap.add_argument("--optimizers", type=int, default=10)
-    ap.add_argument("--trials", type=int, default=190, help="tune trials per cell")
-    ap.add_argument("--iid", type=int, default=60)
+    ap.add_argument("--tasks", type=int, default=6)
+    ap.add_argument("--optimizers", type=int, default=14)
+    ap.add_argument("--trials", type=int, default=110, help="tune trials per cell")
+    ap.add_argument("--iid", type=int, default=40)
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--profile", action="store_true")

@@ -13,8 +13,11 @@ and comes with a caption saying what to look at. A figure whose data the study l
 """
 from __future__ import annotations
 
+import multiprocessing as mp
+import os
 import re
 import warnings
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import matplotlib
@@ -30,36 +33,70 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
 
+def _jobs(study) -> list[tuple[str, str | None]]:
+    """The figure sections to draw, (kind, task), the costliest (per-task small multiples) first."""
+    per_task = [(kind, t) for t in study.tasks for kind in ("sensitivity", "diagnostics")]
+    return per_task + [(k, None) for k in ("expected_max", "curves", "claims", "across", "per_task", "cost")]
+
+
+def _draw_job(study, numbers, look: Look, kind: str, task: str | None) -> list[Drawing]:
+    if kind == "sensitivity":
+        return robustness.sensitivity_figures(study, look, task)
+    if kind == "diagnostics":
+        d = diagnostics.diagnostics_figure(task, study.history, study.trials, look)
+        return [d] if d else []
+    if kind == "expected_max":
+        d = robustness.emp_figure(numbers.emp, look, study.tasks)
+        return [d] if d else []
+    return {"claims": lambda: claims.claim_figures(numbers.claims),
+            "across": lambda: across.across_figures(numbers, look),
+            "per_task": lambda: per_task.per_task_figures(numbers.summary, look, study.tasks),
+            "curves": lambda: curves.curve_figures(study.history, look, study.tasks),
+            "cost": lambda: cost.cost_figures(study, look)}[kind]()
+
+
+def _section(kind: str, task: str | None) -> str:
+    return f"{kind}/{task}" if task else kind
+
+
 def drawings(study, numbers, look: Look) -> dict[str, list[Drawing]]:
     """{section: figures} before saving; per-task sections are `sensitivity/<task>`, `diagnostics/<task>`."""
-    emp = robustness.emp_figure(numbers.emp, look, study.tasks)
-    out = {
-        "claims": claims.claim_figures(numbers.claims),
-        "across": across.across_figures(numbers, look),
-        "per_task": per_task.per_task_figures(numbers.summary, look, study.tasks),
-        "expected_max": [emp] if emp else [],
-        "curves": curves.curve_figures(study.history, look, study.tasks),
-        "cost": cost.cost_figures(study, look),
-    }
-    for task in study.tasks:
-        out[f"sensitivity/{task}"] = robustness.sensitivity_figures(study, look, task)
-        diag = diagnostics.diagnostics_figure(task, study.history, study.trials, look)
-        out[f"diagnostics/{task}"] = [diag] if diag else []
+    out = {_section(k, t): _draw_job(study, numbers, look, k, t) for k, t in _jobs(study)}
     return {k: v for k, v in out.items() if v}
 
 
-def draw_all(study, numbers, outdir: Path) -> dict[str, list[Drawn]]:
-    """Draw and save every figure under outdir (PNG + PDF); returns {section: [Drawn, ...]}."""
+_SHARED: dict = {}  # what forked workers read: study, numbers, look, outdir (inherited, never pickled)
+
+
+def _draw_and_save(job: tuple[str, str | None]) -> list[Drawn]:
+    study, numbers, look, outdir = (_SHARED[k] for k in ("study", "numbers", "look", "outdir"))
+    saved = []
+    with matplotlib.rc_context(STYLE), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=PendingDeprecationWarning, module="seaborn")
+        for d in _draw_job(study, numbers, look, *job):
+            png, pdf = save(d.figure, outdir / _safe(d.key))
+            saved.append(Drawn(d.key, png, pdf, d.title, d.caption))
+    return saved
+
+
+def draw_all(study, numbers, outdir: Path, workers: int | None = None) -> dict[str, list[Drawn]]:
+    """Draw and save every figure under outdir (PNG + PDF); returns {section: [Drawn, ...]} in report order.
+
+    Sections are drawn in `workers` forked processes (default: one per CPU core; matplotlib's
+    drawing is single-threaded, and it is most of a report's time); 1 draws in this process.
+    """
     outdir.mkdir(parents=True, exist_ok=True)
     for old in [*outdir.glob("*.png"), *outdir.glob("*.pdf")]:  # a regenerated report keeps no stale figure
         old.unlink()
-    look = Look(study.optimizers)
-    out: dict[str, list[Drawn]] = {}
-    with matplotlib.rc_context(STYLE), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=PendingDeprecationWarning, module="seaborn")
-        for section, items in drawings(study, numbers, look).items():
-            out[section] = []
-            for d in items:
-                png, pdf = save(d.figure, outdir / _safe(d.key))
-                out[section].append(Drawn(d.key, png, pdf, d.title, d.caption))
-    return out
+    jobs = _jobs(study)
+    _SHARED.update(study=study, numbers=numbers, look=Look(study.optimizers), outdir=outdir)
+    workers = min(workers or os.cpu_count() or 1, len(jobs))
+    try:
+        if workers > 1 and "fork" in mp.get_all_start_methods():
+            with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
+                results = list(pool.map(_draw_and_save, jobs))
+        else:
+            results = [_draw_and_save(job) for job in jobs]
+    finally:
+        _SHARED.clear()
+    return {_section(*job): drawn for job, drawn in zip(jobs, results) if drawn}

@@ -63,6 +63,12 @@ def _draw(rows: pd.DataFrame, kind: str, title: str):
         ok = np.isfinite(lo.to_numpy(float)) & np.isfinite(hi.to_numpy(float))
         ax.hlines(y[ok] + dy, lo[ok], hi[ok], colors=np.array(colours, dtype=object)[ok], linewidth=1.6, zorder=2)
         ax.scatter(d, y + dy, marker=marker, s=22, c=colours, zorder=3, edgecolors="black", linewidths=0.4)
+    idle = np.ones(len(rows), dtype=bool)
+    for setting in SETTING_MARKERS:
+        idle &= rows.get(f"{setting}_verdict", pd.Series("not run", index=rows.index)).fillna("not run").eq("not run").to_numpy()
+    for yi in y[idle]:
+        ax.annotate("not run", (ref, yi), xytext=(4, 0), textcoords="offset points", va="center", fontsize=FONT - 1,
+                    color="#777777")
     ax.set_yticks(y, labels)
     ax.set_ylim(len(rows) - 0.5, -0.5)
     ax.grid(axis="y", visible=False)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from matplotlib.ticker import FixedLocator, LogLocator, MaxNLocator
+from matplotlib.ticker import FixedLocator, MaxNLocator
 
 import search_spaces
 from reports.figures.panels import Drawing, grid, legend_rows, optimizer_legend
@@ -66,45 +66,51 @@ def emp_figure(emp: pd.DataFrame, look: Look, tasks: list[str]) -> Drawing | Non
     return Drawing("robustness_expected_max", fig, "Expected max vs trials", caption)
 
 
-def _scale(study, opt: str, hp: str, values: pd.Series) -> str:
-    """'log', 'log0' (log with exact zeros drawn apart), 'linear' or 'category', as the hp was searched."""
+def _scale(study, opt: str, hp: str, values: pd.Series) -> tuple[str, tuple[float, float] | None]:
+    """How the hp was searched: ('log' | 'log0' (log, exact zeros drawn apart) | 'linear' | 'category',
+    the searched (low, high) where search_spaces knows it, else None)."""
     try:
         dim = search_spaces.space(opt, (study.spec.get("search_space") or {}).get(opt)).get(hp)
     except (ValueError, KeyError, TypeError):
         dim = None
     if isinstance(dim, search_spaces.LogOrZero):
-        return "log0"
+        return "log0", (dim.low, dim.high)
     if isinstance(dim, (search_spaces.Float, search_spaces.Int)):
-        return "log" if dim.log else "linear"
+        return ("log" if dim.log else "linear"), (dim.low, dim.high)
     if isinstance(dim, search_spaces.Categorical):
-        return "category"
+        return "category", None
     num = pd.to_numeric(values, errors="coerce")
     if num.isna().any() or values.nunique() <= 8:
-        return "category"
+        return "category", None
     pos = num[num > 0]
     if len(pos) and pos.max() / pos.min() > 20:
-        return "log0" if (num == 0).any() else "log"
-    return "linear"
+        return ("log0" if (num == 0).any() else "log"), None
+    return "linear", None
 
 
-def _zero_apart(ax, x: np.ndarray) -> np.ndarray:
-    """Positions on a log axis with the exact zeros drawn at a marked spot left of the positive range."""
+def _log_ticks(ax, lo: float, hi: float, zero_at: float | None = None) -> None:
+    """At most 4 decade ticks inside [lo, hi] (plus '0' at zero_at), labelled 1e-k."""
+    decades = np.arange(np.ceil(np.log10(lo) - 1e-9), np.floor(np.log10(hi) + 1e-9) + 1)
+    decades = decades[:: max(1, int(np.ceil(len(decades) / 4)))]
+    ticks = ([zero_at] if zero_at else []) + list(10.0 ** decades)
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.set_xticklabels((["0"] if zero_at else []) + [f"1e{int(d)}" for d in decades])
+
+
+def _zero_apart(ax, x: np.ndarray, bounds) -> np.ndarray:
+    """Positions on a log axis, exact zeros at a spot left of the searched range behind a dashed line."""
     pos = x[x > 0]
-    lo, hi = (pos.min(), pos.max()) if pos.size else (1e-3, 1e-1)
+    lo, hi = bounds or ((pos.min(), pos.max()) if pos.size else (1e-3, 1e-1))
     span = max(np.log10(hi / lo), 1.0)
     zero_at = lo / 10 ** (0.3 * span)
     ax.set_xscale("log")
     ax.axvline(lo / 10 ** (0.15 * span), color="#999999", linestyle=(0, (2, 2)), linewidth=0.8)
-    decades = np.arange(np.floor(np.log10(lo)), np.ceil(np.log10(hi)) + 1)
-    step = max(1, int(np.ceil(len(decades) / 3)))
-    ticks = [zero_at, *10.0 ** decades[::step]]
-    ax.xaxis.set_major_locator(FixedLocator(ticks))
-    ax.set_xticklabels(["0", *[f"1e{int(d)}" for d in decades[::step]]])
-    ax.set_xlim(zero_at / 10 ** (0.1 * span), hi * 10 ** (0.1 * span))
+    _log_ticks(ax, lo, hi, zero_at)
+    ax.set_xlim(zero_at / 10 ** (0.08 * span), hi * 10 ** (0.08 * span))
     return np.where(x > 0, x, zero_at)
 
 
-def _panel(ax, rows: pd.DataFrame, hp: str, scale: str, colour: str, marker: str, rng) -> None:
+def _panel(ax, rows: pd.DataFrame, hp: str, scale: str, bounds, colour: str, marker: str, rng) -> None:
     if len(rows) > MAX_POINTS:
         rows = rows.sample(MAX_POINTS, random_state=0)
     div = (rows["status"] == "diverged").to_numpy()
@@ -122,12 +128,18 @@ def _panel(ax, rows: pd.DataFrame, hp: str, scale: str, colour: str, marker: str
     else:
         x = pd.to_numeric(rows[hp], errors="coerce").to_numpy(float)
         if scale == "log0":
-            x = _zero_apart(ax, x)
+            x = _zero_apart(ax, x, bounds)
         elif scale == "log":
             ax.set_xscale("log")
-            ax.xaxis.set_major_locator(LogLocator(numticks=4))
+            lo, hi = bounds or (np.nanmin(x), np.nanmax(x))
+            _log_ticks(ax, lo, hi)
+            span = np.log10(hi / lo)
+            ax.set_xlim(lo / 10 ** (0.05 * span), hi * 10 ** (0.05 * span))
         else:
             ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
+            if bounds:
+                pad = 0.04 * (bounds[1] - bounds[0])
+                ax.set_xlim(bounds[0] - pad, bounds[1] + pad)
     ax.scatter(x[~div], y[~div], s=9, alpha=0.6, color=colour, marker=marker, linewidths=0)
     ax.scatter(x[div], y[div], s=14, marker="x", color=colour, linewidths=0.9)
 
@@ -163,10 +175,11 @@ def sensitivity_figures(study, look: Look, task: str) -> list[Drawing]:
         for i, (ax, (o, hp)) in enumerate(zip(axes, items)):
             g = by_opt[o].dropna(subset=[f"hp_{hp}"])
             st = look.style(o)
-            _panel(ax, g.rename(columns={f"hp_{hp}": hp}), hp, _scale(study, o, hp, g[f"hp_{hp}"]), st["color"],
-                   st["marker"], rng)
+            scale, bounds = _scale(study, o, hp, g[f"hp_{hp}"])
+            _panel(ax, g.rename(columns={f"hp_{hp}": hp}), hp, scale, bounds, st["color"], st["marker"], rng)
             ax.set_title(o if name != "specific" else f"{o}: {hp}", loc="left", color=st["color"], fontsize=FONT)
             ax.set_ylim(ylo - pad, yhi + pad)
+            ax.yaxis.set_major_locator(MaxNLocator(nbins=3))  # few ticks: tick objects are most of the drawing time
             if i % ncols:
                 ax.tick_params(labelleft=False)
         hide_unused(axes, len(items))
@@ -175,8 +188,8 @@ def sensitivity_figures(study, look: Look, task: str) -> list[Drawing]:
         fig.supylabel("validation score", x=0.005, fontsize=FONT)
         fig.suptitle(f"{task}: score vs {label} (i.i.d. trials only)", x=0.01, ha="left")
         n_div = int((iid["status"] == "diverged").sum())
-        scale = {"lr": "log scale, as searched", "weight_decay": "log scale as searched; exact 0 drawn apart, left of "
-                 "the dashed line", "batch_size": "each searched value; bar = median"}.get(name, "each on its searched scale")
+        scale = {"lr": "log scale, as searched", "weight_decay": "log scale over the searched range; exact 0 drawn "
+                 "apart, left of the dashed line", "batch_size": "each searched value; bar = median"}.get(name, "each on its searched scale")
         caption = (f"{task}: validation score of the i.i.d. random tune trials against {label} ({scale}); one panel per "
                    f"optimizer, crosses = diverged trials at chance ({n_div} in all). A flat, high cloud means the "
                    "optimizer does not care about this setting; a narrow peak means it must be tuned.")
