@@ -174,6 +174,17 @@ def section_blocks(title: str, figures: dict, sections: list[str], empty: str) -
     return blocks + ([("fig", d) for d in drawn] if drawn else [("p", empty)])
 
 
+def diagnostics_blocks(study, figures: dict) -> list[tuple]:
+    """Per task, what the optimizers recorded during training (one closed block per task)."""
+    blocks: list[tuple] = [("h", 2, "Optimizer diagnostics")]
+    tasks = [t for t in study.tasks if figures.get(f"diagnostics/{t}")]
+    if not tasks:
+        return blocks + [("p", "No optimizer diagnostics in the history.")]
+    blocks.append(("p", "ThermoLion's gate, SepNorm's group weight norms against Theorem 4.2, momentum-tracing counts and "
+                        "any other `diag/...` key the runs recorded, per task."))
+    return blocks + [("details", f"{t}: diagnostics", _figures(figures, f"diagnostics/{t}")) for t in tasks]
+
+
 def build_blocks(study, numbers: Numbers, figures: dict, files: dict) -> list[tuple]:
     """The whole report as render blocks, verdict first."""
     blocks = verdict_blocks(study, numbers)
@@ -183,8 +194,7 @@ def build_blocks(study, numbers: Numbers, figures: dict, files: dict) -> list[tu
     blocks += robustness_blocks(study, figures)
     blocks += section_blocks("Learning curves", figures, ["curves"], "No per-epoch history of confirm runs yet.")
     blocks += section_blocks("Cost: time per step and time to target", figures, ["cost"], "No timings recorded yet.")
-    diag = [f"diagnostics/{t}" for t in study.tasks]
-    blocks += section_blocks("Optimizer diagnostics", figures, diag, "No optimizer diagnostics in the history.")
+    blocks += diagnostics_blocks(study, figures)
     blocks += [("h", 2, "How to read the numbers"), ("list", GLOSSARY)]
     blocks += [("h", 2, "Files"), ("list", [f"`{name}`" for name in files])]
     return blocks

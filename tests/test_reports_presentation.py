@@ -91,7 +91,7 @@ def test_no_text_is_clipped(drawn):
         fig = d.figure
         tight = fig.get_tightbbox(fig.canvas.get_renderer())  # inches
         w, h = fig.get_size_inches()
-        assert tight.x0 >= -0.01 and tight.y0 >= -0.01 and tight.x1 <= w + 0.01 and tight.y1 <= h + 0.01, (key, tight, w, h)
+        assert tight.x0 >= -0.01 and tight.y0 >= -0.01 and tight.x1 <= w + 0.01 and tight.y1 <= h + 0.01, (key, tight.bounds, w, h)
 
 
 def test_captions_say_what_to_look_at(drawn):

@@ -104,8 +104,8 @@ def profile_figure(profile: pd.DataFrame, look: Look) -> Drawing | None:
         ax.set_ylabel("share of tasks")
     hide_unused(axes, len(families))
     caption = ("Share of tasks on which an optimizer's tuned test mean is within tau points of the task's best, one panel "
-               "per family (grey: all other optimizers). Higher and further left is better: a curve reaching 1 at small tau "
-               "is never far from the best.")
+               "per family (grey: all other optimizers). Look for curves that rise early: a curve reaching 1 at small tau is "
+               "never far from the best.")
     return Drawing("across_profile", fig, "Performance profile", caption)
 
 

@@ -101,7 +101,8 @@ def claim_figures(view: pd.DataFrame) -> list[Drawing]:
     times = _rows(view, "time") if (view["kind"] == "time").any() else pd.DataFrame()
     if len(times):
         fig = _draw(times, "time", "time-per-step claims (ratio to the baseline)")
-        caption = ("Time per step relative to the baseline; the vertical line is the claimed tolerance (1.05). A claim holds "
-                   "when the whole CI sits left of it. Times are only comparable on the same device and batch size.")
+        caption = ("Time per step relative to the baseline; the vertical line is the claimed tolerance (1.05). Look at which "
+                   "side of it each CI sits: a claim holds when the whole CI "
+                   "is left of it. Times are only comparable on the same device and batch size.")
         out.append(Drawing("claims_time", fig, "time claims", caption))
     return out

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from reports.figures.panels import Drawing, grid, interval_rows
-from reports.figures.style import Look, hide_unused, text_width
+from reports.figures.style import FONT, Look, hide_unused, text_width
 
 TARGET_SHARE = 0.9
 DEVICE_COLUMNS = ("device_name", "device")
@@ -84,10 +84,10 @@ def _dot_grid(table: pd.DataFrame, look: Look, tasks: list[str], xlabel: str, lo
         interval_rows(ax, opts, t["value"], t["ci_low"], t["ci_high"], look, opts)
         if "reached" in t:
             for y, (o, r) in enumerate(t.iterrows()):
-                if r["reached"] < r["n"]:
-                    x = r["value"] if np.isfinite(r["value"]) else ax.get_xlim()[1]
-                    ax.annotate(f"{int(r['reached'])}/{int(r['n'])} reached", (x, y), xytext=(6, -3),
-                                textcoords="offset points", fontsize=7, color="#555555")
+                if r["reached"] < r["n"]:  # at the panel's right edge, inside it
+                    ax.annotate(f"{int(r['reached'])}/{int(r['n'])} reached", (1, y), xycoords=("axes fraction", "data"),
+                                xytext=(-3, 0), textcoords="offset points", ha="right", va="center", fontsize=FONT - 1.5,
+                                color="#555555")
         ax.set_yticks(range(len(opts)), opts)
         ax.set_ylim(len(opts) - 0.5, -0.5)
         ax.grid(axis="y", visible=False)

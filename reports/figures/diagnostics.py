@@ -92,5 +92,5 @@ def diagnostics_figure(task: str, history: pd.DataFrame, trials: pd.DataFrame, l
     thm = (" Dotted lines: SepNorm Theorem 4.2's limit of each group's norm, lr·sqrt(|g|)/sqrt(2·lr·wd − (lr·wd)²) "
            "(proved without momentum on scale-invariant groups); look at whether the norms settle near it.") if thm_drawn else ""
     caption = (f"{task}: diagnostics the optimizers recorded during training. The ThermoLion gate is the share of "
-               "coordinates in the solid (sign) phase; a gate stuck at 0 or 1 means one phase never acts." + thm)
+               "coordinates in the solid (sign) phase: look for a gate stuck at 0 or 1 (one phase never acts)." + thm)
     return Drawing(f"diagnostics_{task}", fig, f"{task}: diagnostics", caption)

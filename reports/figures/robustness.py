@@ -191,7 +191,7 @@ def sensitivity_figures(study, look: Look, task: str) -> list[Drawing]:
         scale = {"lr": "log scale, as searched", "weight_decay": "log scale over the searched range; exact 0 drawn "
                  "apart, left of the dashed line", "batch_size": "each searched value; bar = median"}.get(name, "each on its searched scale")
         caption = (f"{task}: validation score of the i.i.d. random tune trials against {label} ({scale}); one panel per "
-                   f"optimizer, crosses = diverged trials at chance ({n_div} in all). A flat, high cloud means the "
-                   "optimizer does not care about this setting; a narrow peak means it must be tuned.")
+                   f"optimizer, crosses = diverged trials at chance ({n_div} in all). Look at the shape: a flat, high "
+                   "cloud means the optimizer does not care about this setting; a narrow peak means it must be tuned.")
         out.append(Drawing(f"sensitivity_{task}_{name}", fig, f"{task}: score vs {label}", caption))
     return out
