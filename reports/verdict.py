@@ -80,7 +80,7 @@ def claim_sentences(numbers: Numbers) -> list[str]:
         c = counts[counts["paper"] == paper].set_index("setting")
         n = grp["claim_id"].nunique()
         settings = "; ".join(f"under the {SETTINGS[s]}: {_counts_text(c.loc[s])}" for s in SETTINGS if s in c.index)
-        text = f"**{paper} paper** ({n} claims about this study): {settings}."
+        text = f"**{paper} paper** ({n} claim{'s' if n != 1 else ''} about this study): {settings}."
         wide = grp.pivot_table(index=["claim_id", "claim", "kind"], columns="setting", values=["verdict", "diff"],
                                aggfunc="first")
         if {("verdict", "paper"), ("verdict", "fair")} <= set(wide.columns):
@@ -101,8 +101,9 @@ def claim_sentences(numbers: Numbers) -> list[str]:
                         f"{claim} ({changed.loc[(cid, claim, kind), ('verdict', 'paper')]} {_gap(changed.loc[(cid, claim, kind), ('diff', 'paper')])} "
                         f"→ {changed.loc[(cid, claim, kind), ('verdict', 'fair')]} {_gap(changed.loc[(cid, claim, kind), ('diff', 'fair')])})"
                         for cid, claim, kind in top)
-                    text += f"; largest changes: {examples}"
-                text += ". The settings differ in hyperparameters (the paper's fixed ones vs tuned) and in what is scored (see Claims)."
+                    text += (f"; largest changes: {examples}. Why: the settings differ in hyperparameters (the paper's "
+                             "fixed ones vs tuned with the same budget) and in what is scored (see the protocol notes under Claims)")
+                text += "."
         out.append(text)
     return out
 

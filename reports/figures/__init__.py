@@ -16,6 +16,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import re
+import sys
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -83,14 +84,16 @@ def draw_all(study, numbers, outdir: Path, workers: int | None = None) -> dict[s
     """Draw and save every figure under outdir (PNG + PDF); returns {section: [Drawn, ...]} in report order.
 
     Sections are drawn in `workers` forked processes (default: one per CPU core; matplotlib's
-    drawing is single-threaded, and it is most of a report's time); 1 draws in this process.
+    drawing is single-threaded, and it is most of a report's time); 1 draws in this process, and so
+    does a process that has loaded Ray (`study launch` writes its report with Ray's gRPC threads
+    running, and forking those threads can deadlock the child).
     """
     outdir.mkdir(parents=True, exist_ok=True)
     for old in [*outdir.glob("*.png"), *outdir.glob("*.pdf")]:  # a regenerated report keeps no stale figure
         old.unlink()
     jobs = _jobs(study)
     _SHARED.update(study=study, numbers=numbers, look=Look(study.optimizers), outdir=outdir)
-    workers = min(workers or os.cpu_count() or 1, len(jobs))
+    workers = 1 if "ray" in sys.modules else min(workers or os.cpu_count() or 1, len(jobs))
     try:
         if workers > 1 and "fork" in mp.get_all_start_methods():
             with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
