@@ -27,9 +27,11 @@ def forest_figure(aggregates: list[Aggregate], look: Look) -> Drawing | None:
         if tied:
             best = t.loc[tied[0]]
             edge = best["ci_high"] if agg.lower_is_better else best["ci_low"]
-            if np.isfinite(edge):
-                lo, hi = (t["value"].min() - 0.5, edge) if agg.lower_is_better else (edge, t["value"].max() + 0.5)
+            if np.isfinite(edge):  # from the best end of the axis to the worse end of the best one's CI
+                x0, x1 = ax.get_xlim()
+                lo, hi = (min(x0, x1), edge) if agg.lower_is_better else (edge, max(x0, x1))
                 ax.axvspan(lo, hi, color="#fee08b", alpha=0.35, zorder=0, linewidth=0)
+                ax.set_xlim(x0, x1)
         ax.set_xlabel(agg.label + " ± 95% CI")
         ax.grid(axis="y", visible=False)
         if agg.lower_is_better:

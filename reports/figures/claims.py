@@ -66,9 +66,9 @@ def _draw(rows: pd.DataFrame, kind: str, title: str):
     idle = np.ones(len(rows), dtype=bool)
     for setting in SETTING_MARKERS:
         idle &= rows.get(f"{setting}_verdict", pd.Series("not run", index=rows.index)).fillna("not run").eq("not run").to_numpy()
-    for yi in y[idle]:
-        ax.annotate("not run", (ref, yi), xytext=(4, 0), textcoords="offset points", va="center", fontsize=FONT - 1,
-                    color="#777777")
+    for yi in y[idle]:  # at the panel's left edge, clear of the markers
+        ax.annotate("not run", (0, yi), xycoords=("axes fraction", "data"), xytext=(4, 0), textcoords="offset points",
+                    va="center", fontsize=FONT - 1, color="#777777")
     ax.set_yticks(y, labels)
     ax.set_ylim(len(rows) - 0.5, -0.5)
     ax.grid(axis="y", visible=False)
