@@ -1,7 +1,9 @@
 """The report's presentation: every figure for a 14-optimizer study with missing and partial cells,
 legible by construction (fixed colours and markers, >= 150 dpi, nothing clipped), a self-contained
-HTML with a table of contents, markdown links that resolve, LaTeX tables that are well formed, and
-a verdict written from the numbers."""
+HTML with a table of contents, markdown links that resolve, LaTeX tables that are well formed, a
+verdict written from the numbers, and the page as a reader sees it: rendered by headless Chromium
+(Debian's `chromium`, installed by the test setup when missing) at 1400 x 900, the verdict is the
+first heading and ends within the first screen, no image is wider than the page, the page stays short."""
 from __future__ import annotations
 
 import re
@@ -20,6 +22,7 @@ from reports.figures import drawings
 from reports.figures.style import DPI, STYLE, WIDTH, Look
 from reports.render import slug
 from reports.views import Aggregate, claim_view, numbers_from_today, tied_for_best
+from browser import ensure_chromium, measure, screenshot
 from synthetic_study import make_study
 
 OPTIMIZERS = tuple(search_spaces.names())  # all 14
@@ -195,3 +198,47 @@ def test_claim_view_reads_todays_and_richer_verdicts():
     assert view.loc[("y", "fair"), "reason"] == "too few runs" and view.loc[("x", "fair"), "diff"] == 0.5
     assert view.loc[("x", "paper"), "verdict"] == "holds" and view.loc[("y", "paper"), "verdict"] == "inconclusive"
     assert view.loc[("y", "paper"), "seeds_needed"] == 12
+
+
+SCREEN = (1400, 900)
+MAX_PAGE_HEIGHT = 12_000  # px for 2 tasks x 14 optimizers; per-task detail sits in closed <details>
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    path, why = ensure_chromium()
+    if not path:
+        pytest.skip(f"headless Chromium unavailable: {why}")
+    return path
+
+
+@pytest.fixture(scope="module")
+def page(chromium, study14, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("browser")
+    return measure(chromium, study14[1]["report.html"], tmp, *SCREEN), tmp
+
+
+def test_rendered_verdict_is_the_first_heading_and_fits_the_first_screen(page):
+    m, _ = page
+    assert m["headings"][0]["tag"] == "H1" and m["headings"][0]["text"] == "Verdict"
+    assert m["first_main_tag"] == "H1"
+    assert m["verdict_bottom"] is not None and m["verdict_bottom"] <= SCREEN[1], m["verdict_bottom"]
+
+
+def test_rendered_images_fit_the_page_at_full_size(page):
+    m, _ = page
+    assert m["img_right"], "no visible image"
+    assert max(m["img_right"]) <= m["viewport"] and m["page_width"] <= m["viewport"]  # nothing scrolls sideways
+    assert all(shown >= 0.95 * min(natural, 1080) for shown, natural in zip(m["img_shown"], m["img_natural"]))  # ~100% zoom
+
+
+def test_rendered_page_height_is_bounded(page):
+    m, _ = page
+    assert 2 * SCREEN[1] < m["height"] <= MAX_PAGE_HEIGHT, m["height"]
+
+
+def test_first_screen_screenshot(page, chromium, study14):
+    _, tmp = page
+    png = screenshot(chromium, study14[1]["report.html"], tmp / "first_screen.png", tmp, *SCREEN)
+    with Image.open(png) as im:
+        assert im.size == SCREEN and np.unique(np.asarray(im.convert("L"))).size > 16  # a rendered page, not a blank one
