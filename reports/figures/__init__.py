@@ -61,7 +61,8 @@ def _section(kind: str, task: str | None) -> str:
 
 
 def drawings(study, numbers, look: Look) -> dict[str, list[Drawing]]:
-    """{section: figures} before saving; per-task sections are `sensitivity/<task>`, `diagnostics/<task>`."""
+    """{section: figures} drawn in this process and not saved (tests inspect them); per-task sections
+    are `sensitivity/<task>`, `diagnostics/<task>`."""
     out = {_section(k, t): _draw_job(study, numbers, look, k, t) for k, t in _jobs(study)}
     return {k: v for k, v in out.items() if v}
 

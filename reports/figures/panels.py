@@ -54,16 +54,20 @@ def optimizer_handles(look: Look, optimizers) -> tuple[list, list[str]]:
     return handles, opts
 
 
+def _legend_columns(labels: list[str]) -> int:
+    """As many legend columns as fit the figure's width."""
+    return max(1, min(len(labels), int(WIDTH // (text_width(labels, FONT - 0.5) + 0.45))))
+
+
 def optimizer_legend(fig: Figure, look: Look, optimizers, y: float = 0.0) -> None:
     handles, labels = optimizer_handles(look, optimizers)
-    ncol = max(1, min(len(labels), int(WIDTH // (text_width(labels, FONT - 0.5) + 0.45))))
-    legend_outside(fig, handles, labels, ncol=ncol, y=y)
+    legend_outside(fig, handles, labels, ncol=_legend_columns(labels), y=y)
 
 
 def legend_rows(look: Look, optimizers) -> int:
+    """Lines the optimizer legend below a figure takes (to size its bottom margin)."""
     _, labels = optimizer_handles(look, optimizers)
-    ncol = max(1, min(len(labels), int(WIDTH // (text_width(labels, FONT - 0.5) + 0.45))))
-    return -(-len(labels) // ncol) if labels else 0
+    return -(-len(labels) // _legend_columns(labels)) if labels else 0
 
 
 def grid(n_panels: int, ncols: int, panel_h: float, legend_lines: int = 0, **kw) -> tuple[Figure, np.ndarray]:
