@@ -76,7 +76,7 @@ def _dot_grid(table: pd.DataFrame, look: Look, tasks: list[str], xlabel: str, lo
     left = text_width(table["optimizer"]) + 0.3
     ncols = 1 if len(tasks) == 1 else 2
     fig, axes = grid(len(tasks), ncols, panel_h=0.2 * n_rows + 0.25, left=left, wspace=(left + 0.1) / 2.6,
-                     hspace=0.55 if n_rows > 6 else 0.8, bottom=0.55)
+                     hspace=0.8 / (0.2 * n_rows + 0.25), bottom=0.55)
     for ax, task in zip(axes, tasks):
         t = table[table["task"] == task]
         opts = look.sort(t["optimizer"])

@@ -19,7 +19,7 @@ def task_scores_figure(summary: pd.DataFrame, look: Look, tasks: list[str]) -> D
     n_rows = done.groupby("task").size().max()
     left = text_width(done["optimizer"]) + 0.3
     fig, axes = grid(len(tasks), ncols, panel_h=0.2 * n_rows + 0.25, left=left, wspace=(left + 0.1) / 2.6,
-                     hspace=0.55 if n_rows > 6 else 0.8, legend_lines=1, bottom=0.55)
+                     hspace=0.8 / (0.2 * n_rows + 0.25), legend_lines=1, bottom=0.55)
     missing = []
     for ax, task in zip(axes, tasks):
         cells = done[done["task"] == task].assign(_key=lambda d: d["test_mean"].fillna(-np.inf))
