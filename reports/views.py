@@ -6,12 +6,13 @@ this module, so a richer statistics layer is connected here and nowhere else. It
 new: it renames and reshapes what reports.claims and reports.metrics return, and passes through
 the richer columns when they are present:
 
-- claims: per setting s in (paper, fair), `{s}_diff` (else today's `{s}_delta`), `{s}_ci_low`,
+- claims: per setting s in (paper, fair), `{s}_diff` (else `{s}_delta`), `{s}_ci_low`,
   `{s}_ci_high`, `{s}_n`, `{s}_verdict`, and when present `{s}_p_adj`, `{s}_seeds_needed`,
-  `{s}_reason`. Verdicts are read as holds / does not hold / inconclusive / not run; today's
+  `{s}_reason` (else `{s}_note`). Verdicts are read as holds / does not hold / inconclusive / not run; today's
   "within noise" and "too few runs" are inconclusive, their wording kept as the reason.
-- aggregates: any table (optimizer, value, ci_low, ci_high) per statistic; today's mean rank.
-- probability of improvement: a matrix (today), or a long table with ci_low / ci_high.
+- aggregates: the ranks table's `mean_rank, ci_low, ci_high`, and when present `iqm, iqm_ci_*`,
+  `profile_area, area_ci_*` (issue 10's reports.aggregates), each as an Aggregate.
+- probability of improvement: a matrix, or the long table (a, b, poi, ci_low, ci_high).
 """
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ def claim_view(claims: pd.DataFrame) -> pd.DataFrame:
             continue
         raw = claims[f"{s}_verdict"].astype(object)
         verdict = raw.map(plain_verdict)
-        given_reason = _col(claims, f"{s}_reason")
+        given_reason = _col(claims, f"{s}_reason", f"{s}_note")
         reason = [r if isinstance(r, str) and r else (v0 if isinstance(v0, str) and v0 != v else "")
                   for r, v0, v in zip(given_reason, raw, verdict)]
         parts.append(pd.DataFrame({
@@ -85,11 +86,22 @@ class Aggregate:
     lower_is_better: bool
 
 
-def rank_aggregate(ranks: pd.DataFrame) -> Aggregate:
-    """Today's mean rank (reports.metrics.mean_rank_ci) as an Aggregate."""
-    table = pd.DataFrame({"optimizer": ranks["optimizer"], "value": _col(ranks, "mean_rank", "value"),
-                          "ci_low": ranks["ci_low"], "ci_high": ranks["ci_high"]})
-    return Aggregate("mean rank over tasks (1 = best)", table.reset_index(drop=True), lower_is_better=True)
+AGGREGATE_COLUMNS = [  # (value column, CI prefix, label, lower is better): today's mean rank and issue 10's table
+    ("mean_rank", "ci", "mean rank over tasks (1 = best)", True),
+    ("iqm", "iqm_ci", "IQM of normalized score (1 = task's best)", False),
+    ("profile_area", "area_ci", "performance-profile area", False),
+]
+
+
+def aggregates_from(ranks: pd.DataFrame) -> list[Aggregate]:
+    """Every cross-task statistic the ranks table holds (mean rank; IQM and profile area when present)."""
+    out = []
+    for value, ci, label, lower in AGGREGATE_COLUMNS:
+        if value in ranks and ranks[value].notna().any():
+            table = pd.DataFrame({"optimizer": ranks["optimizer"], "value": ranks[value],
+                                  "ci_low": _col(ranks, f"{ci}_low"), "ci_high": _col(ranks, f"{ci}_high")})
+            out.append(Aggregate(label, table.reset_index(drop=True), lower_is_better=lower))
+    return out
 
 
 def tied_for_best(agg: Aggregate) -> list[str]:
@@ -135,11 +147,12 @@ def task_leaders(summary: pd.DataFrame) -> pd.DataFrame:
 def poi_matrices(poi: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]:
     """(point, low, high) matrices of P(row beats column); low/high are None without a CI.
 
-    Accepts today's square matrix or a long table (optimizer, baseline, poi, ci_low, ci_high).
+    Accepts a square matrix (today's) or a long table (a, b, poi, ci_low, ci_high), as issue 10's
+    aggregates write it.
     """
-    if {"optimizer", "baseline", "poi"} <= set(poi.columns):
+    if {"a", "b", "poi"} <= set(poi.columns):
         def pivot(col):
-            return poi.pivot(index="optimizer", columns="baseline", values=col) if col in poi else None
+            return poi.pivot(index="a", columns="b", values=col).rename_axis(index="optimizer", columns=None) if col in poi else None
         return pivot("poi"), pivot("ci_low"), pivot("ci_high")
     return poi.astype(float), None, None
 
@@ -159,8 +172,9 @@ class Numbers:
     notes: list[str] = field(default_factory=list)
 
 
-def numbers_from_today(summary, emp, claims, ranks, poi, profile, notes=()) -> Numbers:
-    """Numbers from today's reports.cells / reports.claims / reports.metrics outputs."""
-    point, low, high = poi_matrices(poi)
-    aggs = [rank_aggregate(ranks)] if len(ranks) else []
-    return Numbers(summary, emp, claim_view(claims), aggs, point, profile, low, high, list(notes))
+def numbers_from_today(summary, emp, claims, ranks, poi, profile, notes=(), poi_long: pd.DataFrame | None = None) -> Numbers:
+    """Numbers from the statistics layer's outputs: reports.cells' summary and emp, the claims table,
+    the ranks table (today's mean rank; issue 10's adds IQM and profile area), the PoI matrix (and
+    its long form with CIs when given), the profile and any notes (e.g. which tasks counted)."""
+    point, low, high = poi_matrices(poi_long if poi_long is not None and len(poi_long) else poi)
+    return Numbers(summary, emp, claim_view(claims), aggregates_from(ranks), point, profile, low, high, list(notes))

@@ -21,7 +21,7 @@ from reports import write_report
 from reports.figures import drawings
 from reports.figures.style import DPI, STYLE, WIDTH, Look
 from reports.render import slug
-from reports.views import Aggregate, claim_view, numbers_from_today, tied_for_best
+from reports.views import Aggregate, aggregates_from, claim_view, numbers_from_today, poi_matrices, tied_for_best
 from browser import ensure_chromium, measure, screenshot
 from synthetic_study import make_study
 
@@ -198,6 +198,19 @@ def test_claim_view_reads_todays_and_richer_verdicts():
     assert view.loc[("y", "fair"), "reason"] == "too few runs" and view.loc[("x", "fair"), "diff"] == 0.5
     assert view.loc[("x", "paper"), "verdict"] == "holds" and view.loc[("y", "paper"), "verdict"] == "inconclusive"
     assert view.loc[("y", "paper"), "seeds_needed"] == 12
+
+
+def test_views_read_richer_aggregates_and_poi_with_cis():
+    from reports.figures.across import forest_figure
+
+    ranks = pd.DataFrame({"optimizer": ["a", "b"], "mean_rank": [1.2, 1.8], "ci_low": [1.0, 1.5], "ci_high": [1.5, 2.0],
+                          "iqm": [0.9, 0.7], "iqm_ci_low": [0.85, 0.6], "iqm_ci_high": [0.95, 0.8]})
+    aggs = aggregates_from(ranks)
+    assert [a.lower_is_better for a in aggs] == [True, False] and aggs[1].table["value"].tolist() == [0.9, 0.7]
+    assert len([ax for ax in forest_figure(aggs, Look(["a", "b"])).figure.axes if ax.axison]) == 2  # one panel each
+    long = pd.DataFrame({"a": ["a", "b"], "b": ["b", "a"], "poi": [0.7, 0.3], "ci_low": [0.6, 0.2], "ci_high": [0.8, 0.4]})
+    point, low, high = poi_matrices(long)
+    assert point.loc["a", "b"] == 0.7 and low.loc["b", "a"] == 0.2 and high.loc["a", "b"] == 0.8
 
 
 SCREEN = (1400, 900)
