@@ -121,6 +121,10 @@ def test_sensitivity_uses_iid_trials_only_on_the_searched_scale(drawn):
     used = [ax for ax in wd.axes if ax.axison]
     assert all(ax.get_xscale() == "log" and ax.get_xticklabels()[0].get_text() == "0" for ax in used)
     assert len(used) == len(set(scored.loc[scored["iid"], "optimizer"]))  # one panel per optimizer
+    for ax in used + [ax for ax in lr.axes if ax.axison]:  # no point falls outside its panel (synthetic wd exceeds some ranges)
+        lo, hi = sorted(ax.get_xlim())
+        xs = np.concatenate([c.get_offsets()[:, 0] for c in ax.collections if len(c.get_offsets())] or [np.empty(0)])
+        assert ((xs >= lo) & (xs <= hi)).all(), ax.get_title()
 
 
 def test_html_is_self_contained_with_a_table_of_contents(study14):

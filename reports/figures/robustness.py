@@ -97,10 +97,18 @@ def _log_ticks(ax, lo: float, hi: float, zero_at: float | None = None) -> None:
     ax.set_xticklabels((["0"] if zero_at else []) + [f"1e{int(d)}" for d in decades])
 
 
+def _log_range(x: np.ndarray, bounds) -> tuple[float, float]:
+    """The searched range, widened to any positive value outside it (never hide a point)."""
+    pos = x[np.isfinite(x) & (x > 0)]
+    lo, hi = bounds or ((pos.min(), pos.max()) if pos.size else (1e-3, 1e-1))
+    if pos.size:
+        lo, hi = min(lo, pos.min()), max(hi, pos.max())
+    return lo, (hi if hi > lo else lo * 10)
+
+
 def _zero_apart(ax, x: np.ndarray, bounds) -> np.ndarray:
     """Positions on a log axis, exact zeros at a spot left of the searched range behind a dashed line."""
-    pos = x[x > 0]
-    lo, hi = bounds or ((pos.min(), pos.max()) if pos.size else (1e-3, 1e-1))
+    lo, hi = _log_range(x, bounds)
     span = max(np.log10(hi / lo), 1.0)
     zero_at = lo / 10 ** (0.3 * span)
     ax.set_xscale("log")
@@ -131,15 +139,16 @@ def _panel(ax, rows: pd.DataFrame, hp: str, scale: str, bounds, colour: str, mar
             x = _zero_apart(ax, x, bounds)
         elif scale == "log":
             ax.set_xscale("log")
-            lo, hi = bounds or (np.nanmin(x), np.nanmax(x))
+            lo, hi = _log_range(x, bounds)
             _log_ticks(ax, lo, hi)
             span = np.log10(hi / lo)
             ax.set_xlim(lo / 10 ** (0.05 * span), hi * 10 ** (0.05 * span))
         else:
             ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
             if bounds:
-                pad = 0.04 * (bounds[1] - bounds[0])
-                ax.set_xlim(bounds[0] - pad, bounds[1] + pad)
+                lo, hi = min(bounds[0], np.nanmin(x)), max(bounds[1], np.nanmax(x))
+                pad = 0.04 * (hi - lo)
+                ax.set_xlim(lo - pad, hi + pad)
     ax.scatter(x[~div], y[~div], s=9, alpha=0.6, color=colour, marker=marker, linewidths=0)
     ax.scatter(x[div], y[div], s=14, marker="x", color=colour, linewidths=0.9)
 
