@@ -2,8 +2,9 @@
 
 `write_report(study_dir)` is the one entry point: it reads trials.csv, history.csv and study.json
 (reports.load), computes the per-cell tables (reports.cells), the cross-task comparison
-(reports.metrics) and the papers' claims (reports.claims), draws the figures (reports.figures)
-and writes report.md and a self-contained report.html beside the CSVs (reports.render).
+(reports.metrics) and the papers' claims (reports.claims), hands them to the presentation through
+reports.views, draws the figures (reports.figures), writes the tables as LaTeX (reports.latex)
+and writes report.md and a self-contained report.html beside the CSVs (reports.report, .render).
 """
 from __future__ import annotations
 
@@ -11,14 +12,15 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from reports import metrics
+from reports import latex, metrics
 from reports.aggregates import aggregate
 from reports.cells import cell_tables
 from reports.claims import check_claims
 from reports.figures import draw_all
 from reports.load import load_study
 from reports.render import to_html, to_markdown
-from reports.report import build_blocks
+from reports.report import build_blocks, latex_exports, relevant_claims
+from reports.views import numbers_from_today
 
 __all__ = ["write_report"]
 
@@ -28,8 +30,8 @@ def write_report(study_dir: str | Path, log: Callable[[str], None] = print) -> d
 
     Files: report.md, report.html, summary.csv (one row per cell), emp.csv (expected max),
     importance.csv, claims.csv, ranks.csv (mean rank, IQM, profile area with CIs), poi.csv, poi_ci.csv,
-    profile.csv, trials.csv (the study's own, listed
-    for completeness) and `figures` (the folder of PNGs the report embeds).
+    profile.csv, trials.csv (the study's own, listed for completeness), `tables/*.tex` (LaTeX) and
+    `figures` (PNG + PDF of every figure).
     """
     start = time.perf_counter()
     study = load_study(study_dir)
@@ -47,12 +49,16 @@ def write_report(study_dir: str | Path, log: Callable[[str], None] = print) -> d
         files[name] = out / name
     if (out / "trials.csv").exists():
         files["trials.csv"] = out / "trials.csv"
-    figures = draw_all(study, summary, emp, ranks, poi, profile, out / "figures")
-    blocks = build_blocks(study, summary, claims, ranks, poi, figures, files, overall_note)
-    (out / "report.md").write_text(to_markdown(blocks, out))
-    (out / "report.html").write_text(to_html(blocks, f"Optimizer study report: {study.name}"))
-    n_figures = sum(len(f) for f in figures.values())
+    notes = [*study.notes, *([overall_note] if overall_note else [])]
+    numbers = numbers_from_today(summary, emp, relevant_claims(claims, study), ranks, poi, profile, notes=notes,
+                                 poi_long=poi_ci)
+    figures = draw_all(study, numbers, out / "figures")
+    files.update(latex.write_tables(latex_exports(study, numbers), out / "tables"))
     files = {"report.md": out / "report.md", "report.html": out / "report.html", **files, "figures": out / "figures"}
+    blocks = build_blocks(study, numbers, figures, files)
+    (out / "report.md").write_text(to_markdown(blocks, out))
+    (out / "report.html").write_text(to_html(blocks, f"Optimizer study: {study.name}"))
+    n_figures = sum(len(f) for f in figures.values())
     log(f"report: {len(study.trials)} trials, {len(summary)} cells, {n_figures} figures -> {out / 'report.html'} "
         f"({time.perf_counter() - start:.1f} s)")
     return files

@@ -33,6 +33,7 @@ class Study:
     history: pd.DataFrame
     tasks: list[str] = field(default_factory=list)
     optimizers: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the loader had to assume (missing spec fields)
 
     @property
     def hp_columns(self) -> list[str]:
@@ -114,6 +115,26 @@ def _read_csv(path: Path) -> pd.DataFrame:
         return pd.DataFrame()
 
 
+def spec_defaults(spec: dict, trials: pd.DataFrame) -> tuple[dict, list[str]]:
+    """The spec with missing budget fields taken from the records, and a note naming each one.
+
+    trials / iid_trials / seeds default to the most tune, i.i.d. tune and confirm rows any cell has,
+    so a study directory without a full study.json is judged against what it actually ran.
+    """
+    cells = trials.groupby(["task", "optimizer"])
+    inferred = {"trials": cells["phase"].apply(lambda p: int((p == "tune").sum())),
+                "iid_trials": cells.apply(lambda g: int(((g["phase"] == "tune") & g["iid"]).sum()), include_groups=False),
+                "seeds": cells["phase"].apply(lambda p: int((p == "confirm").sum()))} if len(trials) else {}
+    spec, taken = dict(spec), []
+    for key, per_cell in inferred.items():
+        if key not in spec and len(per_cell):
+            spec[key] = int(per_cell.max())
+            taken.append(f"{key} = {spec[key]}")
+    notes = [f"study.json does not give {', '.join(t.split(' =')[0] for t in taken)}: taken from the records as the most "
+             f"any cell ran ({'; '.join(taken)})."] if taken else []
+    return spec, notes
+
+
 def load_study(study_dir: str | Path) -> Study:
     """Load a study directory; a partly finished one (no trials.csv yet) loads with no rows."""
     path = Path(study_dir)
@@ -122,14 +143,24 @@ def load_study(study_dir: str | Path) -> Study:
     meta_path, trials_path, hist_path = path / "study.json", path / "trials.csv", path / "history.csv"
     if not meta_path.exists() and not trials_path.exists():
         raise ValueError(f"{str(path)!r} is not a study directory: it has neither study.json nor trials.csv")
-    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    try:
+        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{meta_path} is not valid JSON ({exc})") from None
     if not isinstance(meta, dict):
         raise ValueError(f"{meta_path}: expected a JSON object, got {type(meta).__name__}")
     spec = meta.get("spec", {}) or {}
+    if not isinstance(spec, dict):
+        raise ValueError(f"{meta_path}: `spec` must be a JSON object, got {type(spec).__name__}")
     raw = _read_csv(trials_path) if trials_path.exists() else pd.DataFrame()
     trials = normalize_trials(raw if len(raw.columns) else pd.DataFrame(columns=list(REQUIRED)), str(trials_path))
     raw_hist = _read_csv(hist_path) if hist_path.exists() else pd.DataFrame()
     history = normalize_history(raw_hist if len(raw_hist.columns) else pd.DataFrame(columns=list(HISTORY_REQUIRED)))
     tasks = list(dict.fromkeys(spec_names(spec.get("tasks")) + trials["task"].dropna().tolist()))
     optimizers = list(dict.fromkeys(spec_names(spec.get("optimizers")) + trials["optimizer"].dropna().tolist()))
-    return Study(path, meta.get("name", path.name), spec, meta.get("phases", {}) or {}, trials, history, tasks, optimizers)
+    spec, notes = spec_defaults(spec, trials)
+    if not meta.get("name"):
+        notes.append(f"study.json gives no name: the study is named after its directory, {path.name!r}.")
+    name = str(meta.get("name") or path.name)
+    phases = meta.get("phases") if isinstance(meta.get("phases"), dict) else {}
+    return Study(path, name, spec, phases, trials, history, tasks, optimizers, notes)

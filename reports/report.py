@@ -1,6 +1,9 @@
-"""The report's content: headline, metric glossary, cross-task comparison, claims, per-task detail.
+"""The report's content, verdict first: the written answer (reports.verdict), contents, then one
+section per question (claims, GLUE average, across tasks, per task, winner's curse, robustness,
+learning curves, cost, diagnostics), the glossary and the list of files.
 
-Produces the block list that reports.render turns into markdown and HTML.
+Produces the block list that reports.render turns into markdown and HTML; each section is built
+by its own function so that sections can be added or changed independently.
 """
 from __future__ import annotations
 
@@ -8,9 +11,11 @@ import numpy as np
 import pandas as pd
 
 from reports.caveats import caveats
-from reports.claims import VERDICTS, compare, notes_for
+from reports.claims import notes_for
 from reports.glue import glue_table, selection_note
 from reports.render import fmt, fmt_ci
+from reports.verdict import study_line, verdict_sentences, verdict_table
+from reports.views import SETTINGS, Numbers
 
 GLOSSARY = [
     "**best val**: the best validation score among the cell's tune trials (optimistic: it is a max over trials).",
@@ -52,19 +57,9 @@ GLOSSARY = [
 ]
 
 
+
 def _ci_strings(df: pd.DataFrame, mean: str, low: str, high: str) -> list[str]:
     return [fmt_ci(m, lo, hi) for m, lo, hi in zip(df[mean], df[low], df[high])]
-
-
-def _runs(confirm: pd.DataFrame, task: str, opt: str) -> pd.DataFrame:
-    """One cell's confirm runs as (seed, v = test score), for claims.compare."""
-    rows = confirm[(confirm["task"] == task) & (confirm["optimizer"] == opt)]
-    return pd.DataFrame({"seed": rows["seed"] if "seed" in rows else np.nan, "v": rows["test_value"]})
-
-
-def _verdict_counts(verdicts: pd.Series) -> str:
-    counts = verdicts.value_counts()
-    return ", ".join(f"{counts[v]} {v}" for v in VERDICTS if v in counts) or "–"
 
 
 def relevant_claims(claims: pd.DataFrame, study) -> pd.DataFrame:
@@ -74,35 +69,6 @@ def relevant_claims(claims: pd.DataFrame, study) -> pd.DataFrame:
     pair = claims["task"].isin(study.tasks) & claims["optimizer"].isin(opts) & claims["baseline"].isin(opts)
     ran = (claims["paper_verdict"] != "not run") | (claims["fair_verdict"] != "not run")
     return claims[pair | ((claims["kind"] == "all") & ran)]
-
-
-def headline(summary: pd.DataFrame, trials: pd.DataFrame, claims: pd.DataFrame) -> pd.DataFrame:
-    """Per task: tuned winner with CI, runner-up, whether they are separable, best default, claims."""
-    rows = []
-    confirm = trials[trials["phase"] == "confirm"]
-    for task, cells in summary.groupby("task", sort=False):
-        done = cells[cells["test_n"] > 0].sort_values("test_mean", ascending=False)
-        row = {"task": task, "cells complete": f"{(cells['state'] == 'complete').sum()}/{len(cells)}"}
-        if len(done):
-            w = done.iloc[0]
-            row["tuned winner (test [95% CI])"] = f"{w['optimizer']} {fmt_ci(w['test_mean'], w['test_ci_low'], w['test_ci_high'])}"
-            if len(done) > 1:
-                r = done.iloc[1]
-                row["runner-up"] = f"{r['optimizer']} {fmt_ci(r['test_mean'], r['test_ci_low'], r['test_ci_high'])}"
-                res = compare(_runs(confirm, task, w["optimizer"]), _runs(confirm, task, r["optimizer"]))
-                d, lo, hi = res["delta"], res["ci_low"], res["ci_high"]
-                word = "clear" if lo > 0 else "within noise" if np.isfinite(lo) else "too few runs"
-                row["winner − runner-up"] = f"{fmt_ci(d, lo, hi)} ({word}, {res['test']})"
-        dflt = cells[cells["default_n"] > 0].sort_values("default_mean", ascending=False)
-        if len(dflt):
-            row["best default"] = f"{dflt.iloc[0]['optimizer']} {fmt(dflt.iloc[0]['default_mean'])}"
-        tc = claims[claims["task"] == task]
-        row["claims, paper setting"] = _verdict_counts(tc["paper_verdict"]) if len(tc) else "no published claim"
-        row["claims, fair"] = _verdict_counts(tc["fair_verdict"]) if len(tc) else "no published claim"
-        rows.append(row)
-    cols = ["task", "cells complete", "tuned winner (test [95% CI])", "runner-up", "winner − runner-up", "best default",
-            "claims, paper setting", "claims, fair"]
-    return pd.DataFrame(rows).reindex(columns=cols)
 
 
 def cell_table(cells: pd.DataFrame) -> pd.DataFrame:
@@ -120,42 +86,39 @@ def cell_table(cells: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def claims_table(claims: pd.DataFrame) -> pd.DataFrame:
-    def ours(r, s):
-        if r["kind"] == "all":
-            return str(r[f"{s}_note"]) if isinstance(r[f"{s}_note"], str) else "–"
-        if r["kind"] == "time":
-            return f"x{fmt_ci(r[f'{s}_delta'], r[f'{s}_ci_low'], r[f'{s}_ci_high'], 3)} (n={r[f'{s}_n']})"
-        delta = fmt_ci(r[f"{s}_delta"], r[f"{s}_ci_low"], r[f"{s}_ci_high"])
-        return f"{fmt(r[f'{s}_ours'])} vs {fmt(r[f'{s}_ours_baseline'])}: {delta} (n={r[f'{s}_n']})"
+def _ours(r: pd.Series, kind: str) -> str:
+    if r["verdict"] == "not run" and not np.isfinite(r["diff"]):
+        return "–"
+    if kind == "time":
+        return f"x{fmt_ci(r['diff'], r['ci_low'], r['ci_high'], 3)} (n={fmt(r['n'], 0)})"
+    return f"{fmt(r['ours'])} vs {fmt(r['ours_baseline'])}: {fmt_ci(r['diff'], r['ci_low'], r['ci_high'])} (n={fmt(r['n'], 0)})"
 
-    def pub(r):
-        if r["kind"] == "all":
-            return "–"
-        if r["kind"] == "time":
-            return f"{fmt(r['pub_value'])}s vs {fmt(r['pub_baseline'])}s (x{r['pub_delta']:.3f})"
-        return f"{fmt(r['pub_value'])} vs {fmt(r['pub_baseline'])} ({r['pub_delta']:+.2f})"
 
-    def verdict(r, s):
-        v = r[f"{s}_verdict"]
-        if v == "inconclusive" and np.isfinite(r[f"{s}_seeds_needed"]) and r["kind"] in ("beats", "similar"):
-            v = f"inconclusive: ~{r[f'{s}_seeds_needed']:.0f} seeds needed to resolve {r['pub_delta']:+.2f}"
-        elif v == "inconclusive" and r[f"{s}_seeds_needed"] == np.inf:
-            v = "inconclusive: > 1000 seeds needed"
-        note = r[f"{s}_note"] if r["kind"] != "all" and isinstance(r[f"{s}_note"], str) else ""
-        low, high = r[f"{s}_ci_low"], r[f"{s}_ci_high"]
-        if r["kind"] == "beats" and np.isfinite(low) and np.isfinite(high) and not low <= r["pub_delta"] <= high:
-            v += f" (published {r['pub_delta']:+.2f} outside our CI)"
-        return f"{v} ({note})" if note else v
+def _published(r: pd.Series) -> str:
+    if r["kind"] == "all":
+        return "–"
+    if r["kind"] == "time":
+        return f"{fmt(r['pub_value'])}s vs {fmt(r['pub_baseline'])}s (x{r['pub_delta']:.3f})"
+    return f"{fmt(r['pub_value'])} vs {fmt(r['pub_baseline'])} ({r['pub_delta']:+.2f})"
 
-    return pd.DataFrame({
-        "claim": claims["claim"], "source": [f"{p}: {src}" for p, src in zip(claims["paper"], claims["source"])],
-        "published": [pub(r) for _, r in claims.iterrows()],
-        "ours, paper setting (Δ [CI])": [ours(r, "paper") for _, r in claims.iterrows()],
-        "verdict (paper setting)": [verdict(r, "paper") for _, r in claims.iterrows()],
-        "ours, fair (Δ [CI])": [ours(r, "fair") for _, r in claims.iterrows()],
-        "verdict (fair)": [verdict(r, "fair") for _, r in claims.iterrows()],
-    })
+
+def _verdict_word(r: pd.Series) -> str:
+    extra = r["reason"] if isinstance(r["reason"], str) and r["reason"] else ""
+    if np.isfinite(pd.to_numeric(r["seeds_needed"], errors="coerce")):
+        extra = f"~{int(r['seeds_needed'])} seeds needed"
+    return f"{r['verdict']} ({extra})" if extra else r["verdict"]
+
+
+def claims_table(view: pd.DataFrame) -> pd.DataFrame:
+    """One row per claim: published numbers, then ours and the verdict under each setting."""
+    first = view.drop_duplicates("claim_id").set_index("claim_id")
+    out = pd.DataFrame({"claim": first["claim"], "source": [f"{p} T{t}" for p, t in zip(first["paper"], first["table"])],
+                        "published": [_published(r) for _, r in first.iterrows()]})
+    for s, label in SETTINGS.items():
+        rows = view[view["setting"] == s].set_index("claim_id").reindex(first.index)
+        out[f"ours, {label} (Δ [CI])"] = [_ours(r, k) for (_, r), k in zip(rows.iterrows(), first["kind"])]
+        out[f"verdict, {label}"] = [_verdict_word(r) if isinstance(r["verdict"], str) else "not run" for _, r in rows.iterrows()]
+    return out.reset_index(drop=True)
 
 
 def winners_curse_table(summary: pd.DataFrame) -> pd.DataFrame:
@@ -167,75 +130,152 @@ def winners_curse_table(summary: pd.DataFrame) -> pd.DataFrame:
                          "confirm diverged": s["test_n_diverged"], "at range edge": s["range_edge"].fillna("")})
 
 
-def build_blocks(study, summary, claims, ranks, poi, figures: dict, files: dict, overall_note: str = "") -> list[tuple]:
-    """The whole report as render blocks."""
-    n_trials = len(study.trials)
-    states = summary["state"].value_counts()
-    phases = ", ".join(f"{k}: {v}" for k, v in study.phases.items()) or "unknown"
-    blocks: list[tuple] = [
-        ("h", 1, f"Optimizer study report: {study.name}"),
-        ("p", f"{n_trials} trial rows; cells: {states.get('complete', 0)} complete, {states.get('incomplete', 0)} incomplete, "
-              f"{states.get('not run', 0)} not run (budget: {study.spec.get('trials', '?')} trials per cell, of which "
-              f"{study.spec.get('iid_trials', '?')} i.i.d.; {study.spec.get('seeds', '?')} seeds). Phases: {phases}. "
-              f"{int(summary['n_iid_errors'].sum())} errored and {int(summary['n_iid_diverged'].sum())} diverged i.i.d. tune "
-              f"trials are counted at chance in expected max and sensitivity; {int(summary['test_n_diverged'].sum())} confirm "
-              f"runs diverged, {int(summary['test_n_errors'].sum())} errored."),
-        *(("p", sentence) for sentence in caveats(study, summary)),
-        ("h", 2, "Headline"),
-        ("table", headline(summary, study.trials, relevant_claims(claims, study))),
-        ("h", 2, "How to read the numbers"),
-        ("list", GLOSSARY),
-        ("h", 2, "Across tasks (tuned, confirm runs)"),
-    ]
-    if ranks.empty:
-        blocks.append(("p", "No confirm runs yet: the cross-task comparison appears once the confirm phase has run."))
-    else:
-        blocks.append(("p", f"Over {overall_note}."))
-        blocks.append(("table", pd.DataFrame({"optimizer": ranks["optimizer"],
-                                              "mean rank [95% CI]": _ci_strings(ranks, "mean_rank", "ci_low", "ci_high"),
-                                              "IQM normalized [95% CI]": _ci_strings(ranks, "iqm", "iqm_ci_low", "iqm_ci_high"),
-                                              "profile area [95% CI]": _ci_strings(ranks, "profile_area", "area_ci_low", "area_ci_high"),
-                                              "tasks": ranks["n_tasks"]})))
-        if poi.shape[0] > 1:
-            blocks.append(("table", poi.reset_index()))
-    for name, caption in (("rank", "Mean rank with 95% CI"), ("poi", "Probability of improvement (row beats column)"),
-                          ("profile", "Performance profile")):
-        if name in figures.get("overall", {}):
-            blocks.append(("fig", figures["overall"][name], caption))
-    curse = winners_curse_table(summary)
-    if len(curse):
-        blocks.append(("h", 2, "Winner's curse and search ranges"))
-        blocks.append(("p", "How optimistic the best tune trial was, per cell, and where its best config sits at the edge "
-                            "of the searched range."))
-        blocks.append(("table", curse))
-    if any(t.startswith("glue-") for t in study.tasks):
-        glue = glue_table(study.trials, study.tasks)
-        blocks.append(("h", 2, "GLUE average"))
-        blocks.append(("p", "Mean score per task over each setting's runs and the GLUE average: the macro mean of the "
-                            "tasks' primary metrics, MNLI as the mean of matched and mismatched (– until every task "
-                            "has runs). " + selection_note(study.spec)))
-        blocks.append(("table", glue) if len(glue) else ("p", "No GLUE runs yet."))
-    blocks.append(("h", 2, "Do the papers' claims hold?"))
-    shown = relevant_claims(claims, study)
-    if shown.empty:
-        blocks.append(("p", "No published claim concerns both this study's tasks and its optimizers (claims.csv lists them all)."))
-    else:
-        blocks.append(("p", f"{len(shown)} claims concern this study's tasks and optimizers ({len(claims) - len(shown)} more "
-                            "are listed in claims.csv), each as its paper states it. Δ = ours(P) − ours(B) (time: the ratio), "
-                            "paired over seeds where they pair; verdicts are Benjamini-Hochberg adjusted over each setting's "
-                            "claims (false discovery rate 0.05)."))
-        blocks.append(("table", claims_table(shown)))
-        blocks.append(("p", "Known protocol issues:"))
-        blocks.append(("list", notes_for(shown)))
-    for task in study.tasks:
-        cells = summary[summary["task"] == task]
-        blocks.append(("h", 2, f"Task {task}"))
-        missing = cells[cells["state"] != "complete"]
-        if len(missing):
-            blocks.append(("p", "Not complete: " + ", ".join(f"{o} ({s})" for o, s in zip(missing["optimizer"], missing["state"])) + "."))
-        blocks.append(("table", cell_table(cells)))
-        for name, path in figures.get(task, {}).items():
-            blocks.append(("fig", path, f"{task}: {name.replace('_', ' ')}"))
-    blocks.append(("h", 2, "Files"))
-    blocks.append(("list", [f"`{p.name}`" for p in files.values()]))
+def _figures(figures: dict, section: str) -> list[tuple]:
+    return [("fig", d) for d in figures.get(section, [])]
+
+
+def verdict_blocks(study, numbers: Numbers) -> list[tuple]:
+    """The top of the report: the written answer and the verdict counts (then the contents)."""
+    summary = numbers.summary
+    blocks: list[tuple] = [("h", 1, "Verdict"), ("p", study_line(study, summary)),
+                           *(("p", sentence) for sentence in caveats(study, summary)),
+                           ("list", verdict_sentences(numbers), "verdict")]
+    counts = verdict_table(numbers)
+    if len(counts):
+        blocks.append(("table", counts))
+    failures = (f"{int(summary['n_iid_errors'].sum())} errored and {int(summary['n_iid_diverged'].sum())} diverged i.i.d. "
+                f"tune trials are counted at chance in expected max and sensitivity; {int(summary['test_n_diverged'].sum())} "
+                f"confirm runs diverged, {int(summary['test_n_errors'].sum())} errored.")
+    return blocks + [("p", note) for note in [*numbers.notes, failures]] + [("toc",)]
+
+
+def claims_blocks(study, numbers: Numbers, figures: dict) -> list[tuple]:
+    blocks: list[tuple] = [("h", 2, "Do the papers' claims hold?")]
+    view = numbers.claims
+    if view.empty:
+        return blocks + [("p", "No published claim concerns both this study's tasks and its optimizers (claims.csv lists them all).")]
+    n = view["claim_id"].nunique()
+    blocks.append(("p", f"{n} claims concern this study's tasks and optimizers (claims.csv lists every curated claim), each "
+                        "as its paper states it. Δ = ours(P) − ours(B) (time: the ratio), paired over seeds where they pair; "
+                        "verdicts are Benjamini-Hochberg adjusted over each setting's claims (false discovery rate 0.05). "
+                        "**Paper's protocol**: the paper's hyperparameters, scored as the paper scores; **fair protocol**: "
+                        "both optimizers tuned with the same budget, test set, fresh seeds."))
+    blocks += _figures(figures, "claims")
+    blocks.append(("details", f"Table of all {n} claims", [("table", claims_table(view))]))
+    blocks.append(("p", "Known protocol issues (why the two settings can disagree):"))
+    blocks.append(("list", notes_for(view.drop_duplicates("claim_id"))))
     return blocks
+
+
+def across_blocks(numbers: Numbers, figures: dict) -> list[tuple]:
+    blocks: list[tuple] = [("h", 2, "Who wins across tasks?")]
+    if not numbers.aggregates:
+        return blocks + [("p", "No confirm runs yet: the cross-task comparison appears once the confirm phase has run.")]
+    blocks += _figures(figures, "across")
+    for agg in numbers.aggregates:
+        t = agg.table.sort_values("value", ascending=agg.lower_is_better)
+        blocks.append(("details", f"Table: {agg.label}", [("table", pd.DataFrame(
+            {"optimizer": t["optimizer"], f"{agg.label} [95% CI]": _ci_strings(t, "value", "ci_low", "ci_high")}))]))
+    return blocks
+
+
+def per_task_blocks(study, numbers: Numbers, figures: dict) -> list[tuple]:
+    blocks: list[tuple] = [("h", 2, "Per task: tuned, default and paper settings")]
+    blocks += _figures(figures, "per_task")
+    for task in study.tasks:
+        cells = numbers.summary[numbers.summary["task"] == task]
+        missing = cells[cells["state"] != "complete"]
+        inner: list[tuple] = []
+        if len(missing):
+            inner.append(("p", "Not complete: " + ", ".join(f"{o} ({s})" for o, s in zip(missing["optimizer"], missing["state"])) + "."))
+        inner.append(("table", cell_table(cells)))
+        done = int((cells["state"] == "complete").sum())
+        blocks.append(("details", f"{task}: every cell ({done} of {len(cells)} complete)", inner))
+    return blocks
+
+
+def curse_blocks(summary: pd.DataFrame) -> list[tuple]:
+    curse = winners_curse_table(summary)
+    if not len(curse):
+        return []
+    return [("h", 2, "Winner's curse and search ranges"),
+            ("p", "How optimistic the best tune trial was, per cell, and where its best config sits at the edge of the "
+                  "searched range."),
+            ("details", f"Table: {len(curse)} cells", [("table", curse)])]
+
+
+def glue_blocks(study) -> list[tuple]:
+    if not any(t.startswith("glue-") for t in study.tasks):
+        return []
+    glue = glue_table(study.trials, study.tasks)
+    return [("h", 2, "GLUE average"),
+            ("p", "Mean score per task over each setting's runs and the GLUE average: the macro mean of the tasks' primary "
+                  "metrics, MNLI as the mean of matched and mismatched (– until every task has runs). "
+                  + selection_note(study.spec)),
+            ("table", glue) if len(glue) else ("p", "No GLUE runs yet.")]
+
+
+def robustness_blocks(study, figures: dict) -> list[tuple]:
+    blocks: list[tuple] = [("h", 2, "Robustness: how much tuning does each optimizer need?")]
+    blocks += _figures(figures, "expected_max")
+    blocks.append(("h", 3, "Sensitivity to each searched hyperparameter"))
+    tasks = [t for t in study.tasks if figures.get(f"sensitivity/{t}")]
+    if not tasks:
+        return blocks + [("p", "No i.i.d. tune trials yet.")]
+    for t in tasks:
+        items = figures[f"sensitivity/{t}"]
+        blocks.append(("details", f"{t}: score vs {', '.join(d.title.split(' vs ')[-1] for d in items)}", _figures(figures, f"sensitivity/{t}")))
+    return blocks
+
+
+def section_blocks(title: str, figures: dict, sections: list[str], empty: str) -> list[tuple]:
+    blocks: list[tuple] = [("h", 2, title)]
+    drawn = [d for s in sections for d in figures.get(s, [])]
+    return blocks + ([("fig", d) for d in drawn] if drawn else [("p", empty)])
+
+
+def diagnostics_blocks(study, figures: dict) -> list[tuple]:
+    """Per task, what the optimizers recorded during training (one closed block per task)."""
+    blocks: list[tuple] = [("h", 2, "Optimizer diagnostics")]
+    tasks = [t for t in study.tasks if figures.get(f"diagnostics/{t}")]
+    if not tasks:
+        return blocks + [("p", "No optimizer diagnostics in the history.")]
+    blocks.append(("p", "ThermoLion's gate, SepNorm's group weight norms against Theorem 4.2, momentum-tracing counts and "
+                        "any other `diag/...` key the runs recorded, per task."))
+    return blocks + [("details", f"{t}: diagnostics", _figures(figures, f"diagnostics/{t}")) for t in tasks]
+
+
+def build_blocks(study, numbers: Numbers, figures: dict, files: dict) -> list[tuple]:
+    """The whole report as render blocks, verdict first."""
+    blocks = verdict_blocks(study, numbers)
+    blocks += claims_blocks(study, numbers, figures)
+    blocks += glue_blocks(study)
+    blocks += across_blocks(numbers, figures)
+    blocks += per_task_blocks(study, numbers, figures)
+    blocks += curse_blocks(numbers.summary)
+    blocks += robustness_blocks(study, figures)
+    blocks += section_blocks("Learning curves", figures, ["curves"], "No per-epoch history of confirm runs yet.")
+    blocks += section_blocks("Cost: time per step and time to target", figures, ["cost"], "No timings recorded yet.")
+    blocks += diagnostics_blocks(study, figures)
+    blocks += [("h", 2, "How to read the numbers"), ("list", GLOSSARY)]
+    blocks += [("h", 2, "Files"), ("list", [f"`{name}`" for name in files])]
+    return blocks
+
+
+def latex_exports(study, numbers: Numbers) -> dict[str, tuple[pd.DataFrame, str]]:
+    """The report's tables for papers: {file stem: (table, caption)}."""
+    out: dict[str, tuple[pd.DataFrame, str]] = {}
+    if len(numbers.claims):
+        out["claims"] = (claims_table(numbers.claims), "The papers' claims: published numbers, ours under the paper's "
+                         "protocol and under the fair one (95% CIs), and the verdicts.")
+        out["verdicts"] = (verdict_table(numbers), "Claims by verdict, per paper and setting.")
+    for agg in numbers.aggregates:
+        t = agg.table.sort_values("value", ascending=agg.lower_is_better)
+        out[f"across_{agg.label.split(' (')[0].replace(' ', '_')}"] = (
+            pd.DataFrame({"optimizer": t["optimizer"], agg.label: t["value"], "CI low": t["ci_low"], "CI high": t["ci_high"]}),
+            f"{agg.label} with 95% CI.")
+    for task in study.tasks:
+        cells = numbers.summary[numbers.summary["task"] == task]
+        table = cell_table(cells)[["optimizer", "state", "best val", "test [95% CI]", "seeds", "default", "paper (fair)"]]
+        out[f"task_{task}"] = (table, f"{task}: tuned (confirm runs, test score with 95% CI), default and paper hyperparameters.")
+    return out

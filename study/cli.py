@@ -190,7 +190,7 @@ def cmd_report(args) -> int:
         raise SpecError(f"report: {args.dir} is not a study directory (no study.json or trials.csv)")
     try:
         return _write_report(study_dir)
-    except ValueError as exc:  # malformed records
+    except (ValueError, OSError) as exc:  # malformed or unreadable records
         raise SpecError(f"report: {exc}") from None
 
 

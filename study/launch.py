@@ -22,7 +22,7 @@ from study import records
 from study.cluster import connect, plan_resources
 from study.console import LOG_NAME, attach_ray_logs
 from study.errors import SpecError
-from study.spec import StudySpec, is_uri
+from study.spec import PHASES, StudySpec, is_uri
 from study.tasks import parse_task, runner_config
 
 FRESH_SEED_BASE = 1000  # confirm/default/paper seeds are FRESH_SEED_BASE + seed*100 + i
@@ -49,8 +49,12 @@ def load_state(study_dir: Path) -> dict:
         state = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise SpecError(f"{path} is not valid JSON ({exc}); the study's records are in {study_dir}/records") from None
-    if state.get("phases", {}).pop("fixed", None) == "done":  # written before the phases were named
-        state["phases"].update({p: "done" for p in state["spec"]["phases"] if p != "tune"})
+    if not isinstance(state, dict):
+        raise SpecError(f"{path} must hold a JSON object, not {type(state).__name__}")
+    phases, spec = state.get("phases"), state.get("spec")
+    if isinstance(phases, dict) and phases.pop("fixed", None) == "done":  # written before the phases were named
+        named = spec.get("phases") if isinstance(spec, dict) else None
+        phases.update({p: "done" for p in tuner_phases(named or PHASES, "fixed")})
     return state
 
 
@@ -108,14 +112,15 @@ def fixed_configs(spec: StudySpec, cells: dict[str, dict], tune_rows: pd.DataFra
     return out
 
 
-def tuner_phases(spec: StudySpec, tuner: str) -> list[str]:
-    """The phases (as users name them) that a Tuner runs: `tune`, or e.g. confirm, default, paper."""
-    return [tuner] if tuner == "tune" else [p for p in spec.phases if p != "tune"]
+def tuner_phases(phases, tuner: str) -> list[str]:
+    """Of a study's ``phases``, those (as users name them) that a Tuner runs: `tune`, or e.g.
+    confirm, default, paper."""
+    return [tuner] if tuner == "tune" else [p for p in phases if p != "tune"]
 
 
 def phase_names(spec: StudySpec, tuner: str) -> str:
     """The phases a Tuner runs as one label: `tune`, or e.g. `confirm/default/paper`."""
-    return "/".join(tuner_phases(spec, tuner))
+    return "/".join(tuner_phases(spec.phases, tuner))
 
 
 def tune_plan(spec: StudySpec) -> tuple[int, float]:
@@ -232,15 +237,21 @@ def refresh_records(study_dir: Path) -> None:
     from ray.tune import ExperimentAnalysis, ResultGrid
 
     state = load_state(study_dir)
-    spec = StudySpec(**state["spec"])
+    spec = state.get("spec") if isinstance(state.get("spec"), dict) else {}
+    storage = str(spec.get("storage") or "")
+    # a local study's Ray results sit in its own directory (wherever it was moved); a URI storage names its study
+    ray_storage = f"{storage.rstrip('/')}/{spec.get('name') or state.get('name') or study_dir.name}/ray" \
+        if is_uri(storage) else str(study_dir / "ray")
+    phases = state.get("phases") if isinstance(state.get("phases"), dict) else {}
     for phase in records.PHASE_FILES:
-        path = f"{spec.ray_storage}/{phase}"
-        if all(state["phases"].get(p) == "done" for p in tuner_phases(spec, phase)) or not (is_uri(path) or os.path.isdir(path)):
+        path = f"{ray_storage}/{phase}"
+        names = tuner_phases(spec.get("phases") or PHASES, phase)
+        if all(phases.get(p) == "done" for p in names) or not (is_uri(path) or os.path.isdir(path)):
             continue
         try:
             results = ResultGrid(ExperimentAnalysis(path))
         except Exception as exc:  # a state file cut short by a kill: the phase is simply not readable yet
-            print(f"[{phase_names(spec, phase)}] records not refreshed: {exc}", flush=True)
+            print(f"[{'/'.join(names)}] records not refreshed: {exc}", flush=True)
             continue
         done = [r for r in results if _finished(r)]
         records.write_phase(study_dir, phase, *records.rows_from_results(done))
@@ -299,7 +310,7 @@ def _run_phases(spec: StudySpec, state: dict, resources: dict, resume: bool, ret
     study_dir = spec.study_dir
     if retry_errored:
         for tuner in records.PHASE_FILES:
-            phases = tuner_phases(spec, tuner)
+            phases = tuner_phases(spec.phases, tuner)
             if all(state["phases"].get(p) == "done" for p in phases) and _has_errors(study_dir, tuner):
                 print(f"[{phase_names(spec, tuner)}] rerunning errored trials", flush=True)
                 for p in phases:

@@ -60,7 +60,7 @@ def status_table(study_dir: Path) -> pd.DataFrame:
     trials = []
     for phase_file in records.PHASE_FILES:
         rows = records.read_phase(study_dir, phase_file)
-        if all(state["phases"].get(p) == "done" for p in tuner_phases(spec, phase_file)) and rows is not None:
+        if all(state["phases"].get(p) == "done" for p in tuner_phases(spec.phases, phase_file)) and rows is not None:
             trials += [{"phase": r.phase, "task": r.task, "optimizer": r.optimizer, "state": "TERMINATED",
                         "status": r.status, "score": r.score} for r in rows.itertuples()]
         else:

@@ -102,7 +102,7 @@ def test_param_importances_find_the_hyperparameter_that_matters():
 
 
 def test_theorem_42_limit():
-    from reports.figures import _theorem_42
+    from reports.figures.diagnostics import theorem_42 as _theorem_42
 
     trials = pd.DataFrame({"trial_id": ["a", "b"], "hp_lr": [0.01, 0.01], "hp_weight_decay": [0.1, 0.0]})
     sizes = pd.DataFrame({"trial_id": ["a", "b"], "optimizer": "sepnorm", "series": ["0", "1"], "value": [100.0, 100.0]})

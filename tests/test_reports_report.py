@@ -10,7 +10,10 @@ from reports import write_report
 from reports.load import load_study, normalize_trials
 from synthetic_study import make_study
 
-TASK_FIGURES = {"emp", "dist", "lr", "lr_wd", "batch_size", "thermolion_c", "sepnorm_groups", "seeds", "diagnostics"}
+OVERALL_FIGURES = {"across_forest", "across_poi", "across_profile", "per_task_scores", "robustness_expected_max",
+                   "curves_score", "curves_train_loss", "cost_time_per_step", "cost_time_to_target"}
+TASK_FIGURES = {"sensitivity_{}_lr", "sensitivity_{}_weight_decay", "sensitivity_{}_batch_size", "sensitivity_{}_specific",
+                "diagnostics_{}"}
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +27,8 @@ def test_writes_every_file_and_every_figure(report):
     for name in ("report.md", "report.html", "summary.csv", "emp.csv", "importance.csv", "claims.csv", "trials.csv"):
         assert files[name].exists() and files[name].parent == path
     figs = {p.stem for p in files["figures"].glob("*.png")}
-    assert {"overall_rank", "overall_poi", "overall_profile"} <= figs
-    assert {f"cifar10_{name}" for name in TASK_FIGURES} <= figs
+    assert OVERALL_FIGURES <= figs
+    assert {name.format("cifar10") for name in TASK_FIGURES} <= figs
     for p in (path / "figures").glob("*.png"):
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
