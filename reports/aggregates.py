@@ -25,15 +25,20 @@ def common_cells(scores: pd.DataFrame) -> tuple[list[str], list[str], list[str]]
     """(tasks, optimizers, left-out optimizers): the tasks on which every kept optimizer has runs."""
     ok = scores[np.isfinite(scores["value"].to_numpy(float))]
     done = {o: set(g["task"]) for o, g in ok.groupby("optimizer", sort=False)}
+    common = lambda names: set.intersection(*(done[o] for o in names)) if names else set()  # noqa: E731
+    # Greedy: leave out the optimizer with the fewest tasks, one at a time, and keep the step with
+    # the most (tasks x optimizers); a single removal may not help yet (two optimizers each missing
+    # a different task), so the whole path is scanned, not just until the first non-improvement.
     opts, dropped = list(done), []
+    best = (len(common(opts)) * len(opts), list(opts), [])
     while len(opts) > 2:
         worst = min(opts, key=lambda o: (len(done[o]), o))
-        rest = [o for o in opts if o != worst]
-        if len(set.intersection(*(done[o] for o in rest))) * len(rest) <= len(set.intersection(*(done[o] for o in opts))) * len(opts):
-            break
         opts.remove(worst)
         dropped.append(worst)
-    tasks = [t for t in dict.fromkeys(scores["task"]) if opts and t in set.intersection(*(done[o] for o in opts))]
+        if len(common(opts)) * len(opts) > best[0]:
+            best = (len(common(opts)) * len(opts), list(opts), list(dropped))
+    _, opts, dropped = best
+    tasks = [t for t in dict.fromkeys(scores["task"]) if t in common(opts)]
     return tasks, opts, dropped
 
 

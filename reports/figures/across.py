@@ -101,7 +101,7 @@ def profile_figure(profile: pd.DataFrame, look: Look) -> Drawing | None:
         ax.legend(loc="lower right", fontsize=FONT - 1, handlelength=1.2)
         ax.set_ylim(-0.03, 1.03)
     for ax in axes[-ncols:]:
-        ax.set_xlabel("tau: normalized score below the task's best (1 = best, 0 = chance)")
+        ax.set_xlabel("tau (normalized: 1 = best, 0 = chance)")
     for ax in axes[::ncols]:
         ax.set_ylabel("share of tasks")
     hide_unused(axes, len(families))

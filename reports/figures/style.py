@@ -38,7 +38,7 @@ FAMILIES: dict[str, dict[str, tuple[str, str]]] = {
     "normalized": {"normgd": ("#2ca02c", "X"), "sepnorm": ("#00441b", "*"), "ortsepnorm": ("#74c476", "h"),
                    "muon": ("#bcbd22", "p")},
     "hybrid": {"sgd": ("#525252", "<"), "swats": ("#9467bd", ">"), "lookahead": ("#8c564b", "d"),
-               "swa": ("#e377c2", "8")},
+               "lookahead_paper": ("#dbdb8d", "H"), "swa": ("#e377c2", "8")},
 }
 FAMILY_LABELS = {"adaptive": "adaptive", "sign": "sign", "normalized": "normalized", "hybrid": "SGD & hybrid",
                  "other": "other"}
