@@ -26,11 +26,12 @@ def study_line(study, summary: pd.DataFrame) -> str:
     states = summary["state"].value_counts()
     n_cells = len(summary)
     spec = study.spec
+    phases = ", ".join(f"{k}: {v}" for k, v in study.phases.items()) or "none finished"
     budget = (f"{spec.get('trials', '?')} tune trials per cell ({spec.get('iid_trials', '?')} i.i.d.), "
               f"{spec.get('seeds', '?')} seeds")
     return (f"Study `{study.name}`: {len(study.tasks)} tasks × {len(study.optimizers)} optimizers, {budget}; "
             f"{states.get('complete', 0)} of {n_cells} cells complete, {states.get('incomplete', 0)} incomplete, "
-            f"{states.get('not run', 0)} not run.")
+            f"{states.get('not run', 0)} not run. Phases: {phases}.")
 
 
 def winner_sentences(numbers: Numbers) -> list[str]:

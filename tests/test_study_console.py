@@ -29,7 +29,7 @@ def test_python_command_is_the_running_interpreter():
 def test_interrupt_prints_the_resume_command_with_this_interpreter(tmp_path, capsys, monkeypatch):
     import study.launch
 
-    def interrupted(spec, resume=False):
+    def interrupted(spec, resume=False, retry_errored=False):
         raise study.launch.StudyInterrupted("tune phase interrupted with 3/8 trials finished")
 
     monkeypatch.setattr(study.launch, "launch", interrupted)
@@ -173,8 +173,10 @@ def test_old_state_with_fixed_reads_as_phase_names(tmp_path):
 
 
 @pytest.mark.slow
-def test_all_errored_study_exits_nonzero_with_one_line_cause(tmp_path, capfd):
-    """A task whose data directory is empty: every trial errors; the console gets the cause once."""
+def test_study_without_its_data_stops_before_any_trial_with_one_line_cause(tmp_path, capfd):
+    """A task whose data directory is empty: the preflight stops the study before any trial (the
+    cause once, on one line, no traceback). A study whose cells all error at run time exits 1 with
+    one line per cause: test_study_scale."""
     import ray
 
     empty = tmp_path / "data"
@@ -187,11 +189,9 @@ def test_all_errored_study_exits_nonzero_with_one_line_cause(tmp_path, capfd):
     finally:
         ray.shutdown()
     out, err = capfd.readouterr()
-    assert code == 1, out + err
+    assert code == 2, out + err
     assert "Traceback" not in out + err
     prepare = f"{shlex.quote(sys.executable)} -m study data prepare --datasets mnist --data-dir {empty}"
-    assert f"2 trials failed: FileNotFoundError: dataset 'mnist' is not prepared in {empty}; run: {prepare}" in err
-    assert err.count("is not prepared") == 1
-    assert "no usable result for 1 cell phase(s): tune mnist x adamw" in err
-    log = tmp_path / "studies" / "e" / "study.log"
-    assert f"tracebacks: {log}" in err and "Traceback" in log.read_text()
+    assert f"data of task mnist not loadable: dataset 'mnist' is not prepared in {empty}; run: {prepare}" in out + err
+    assert (out + err).count("is not prepared") == 1
+    assert not (tmp_path / "studies" / "e" / "records").exists()  # no trial ran

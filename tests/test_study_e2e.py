@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import shlex
 import signal
 import subprocess
 import sys
@@ -188,7 +187,9 @@ def test_ctrl_c_keeps_finished_trials_and_says_how_to_resume(tmp_path):
     rest, _ = proc.communicate(timeout=240)
     output = "".join(seen) + rest
     assert proc.returncode == 130, output
-    assert f"{shlex.quote(sys.executable)} -m study launch --resume --name interrupted" in output  # this interpreter
+    from study.console import python_command
+
+    assert f"{python_command()} -m study launch --resume --name interrupted" in output  # this interpreter
     assert "Traceback" not in output
     assert "Tuner.restore" not in output and "Failed to fetch" not in output  # Ray's own hints go to study.log
     assert "Tuner.restore" in (tmp_path / "interrupted" / "study.log").read_text()
@@ -275,7 +276,7 @@ def test_glue_study_paper_phase_fills_both_claim_settings(tmp_path, capsys, ray_
     assert claim["paper_n"] == 2 and claim["paper_protocol"] == "paper"
     assert claim["fair_n"] == 2 and claim["fair_protocol"] == "fair"
     for setting in ("paper", "fair"):
-        assert claim[f"{setting}_verdict"] in ("holds", "within noise", "does not hold")
+        assert claim[f"{setting}_verdict"] in ("holds", "inconclusive", "does not hold")  # run, with a test
     assert "GLUE average" in (tmp_path / "glue" / "report.md").read_text()
 
     # checkpoints: written (each trial evaluates 3 times: 2 checkpoints), one kept per running trial

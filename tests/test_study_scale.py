@@ -193,8 +193,10 @@ def test_errors_timeouts_tpe_trackers_status_and_retry_errored(tmp_path, capsys)
     try:
         with _sleeping_cells(behaviour), _no_report():
             code = main(["launch", "--config", str(config)])
-        out = capsys.readouterr().out
-        assert code == 0, out
+        out, err = capsys.readouterr()
+        # adamw, lion and sgd have no scored trial in a phase: exit 1, one summary line per cause
+        assert code == 1, out + err
+        assert "no usable result for 6 cell phase(s)" in err and err.count("out of memory") == 1, err
         study_dir = tmp_path / "scale"
         trials = pd.read_csv(study_dir / "trials.csv")
         tune = trials[trials["phase"] == "tune"]
@@ -233,8 +235,8 @@ def test_errors_timeouts_tpe_trackers_status_and_retry_errored(tmp_path, capsys)
         disk_ok.touch()
         with _sleeping_cells(behaviour), _no_report():
             code = main(["launch", "--resume", "--retry-errored", "--name", "scale", "--storage", str(tmp_path)])
-        out = capsys.readouterr().out
-        assert code == 0, out
+        out, err = capsys.readouterr()
+        assert code == 1 and "no usable result for 4 cell phase(s)" in err, out + err  # sgd's are back
         again = pd.read_csv(study_dir / "trials.csv")
         assert again["trial_id"].is_unique and set(again["trial_id"]) == set(trials["trial_id"])
         assert (again.loc[again["optimizer"] == "sgd", "status"] == "ok").all()
