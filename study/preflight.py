@@ -38,7 +38,7 @@ def missing_data(task_name: str, task_config: dict) -> str | None:
                           config.get("cache_dir"))
     except Exception as exc:  # noqa: BLE001 - any failure to load is what the check reports
         line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        return f"data of task {task_name} not loadable: {line[:240]}"
+        return f"data of task {task_name} not loadable: {line}"
     return None
 
 

@@ -200,17 +200,19 @@ def test_ctrl_c_keeps_finished_trials_and_says_how_to_resume(tmp_path):
 
 
 def _checkpoint_files(roots: list[Path]) -> dict[str, list[int]]:
-    """{trial id: sizes of its checkpoint files} under Ray's trial dirs (trial_<id>/checkpoint_*)
-    and the adapter's local copies (ckpt-<id>-*)."""
+    """{trial id: sizes of its checkpoint files} under Ray's trial dirs (ray/<tuner>/<id>/checkpoint_*)
+    and the adapter's local copies (ckpt-<id>-<random suffix>)."""
     out: dict[str, list[int]] = {}
     for root in roots:
-        for path in list(root.glob("ray/*/trial_*/checkpoint_*/*")) + list(root.glob("ckpt-*/*")):
+        for path in list(root.glob("ray/*/*/checkpoint_*/*")) + list(root.glob("ckpt-*/*")):
             try:
                 size = path.stat().st_size
             except FileNotFoundError:  # deleted between glob and stat
                 continue
-            part = path.parent.parent.name if path.parent.name.startswith("checkpoint_") else path.parent.name
-            trial = part.removeprefix("trial_") if part.startswith("trial_") else part.split("-")[1]
+            if path.parent.name.startswith("checkpoint_"):
+                trial = path.parent.parent.name
+            else:
+                trial = path.parent.name.removeprefix("ckpt-").rsplit("-", 1)[0]
             out.setdefault(trial, []).append(size)
     return out
 
