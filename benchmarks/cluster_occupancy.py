@@ -12,7 +12,12 @@ process is up (from the last worker's first trial to the first worker's last tri
 leaves out the start of the 32 worker processes; and the tune phase's wall time (launch after Ray
 is up, preflight and records included) against the ideal ceil(trials / slots) x trial length.
 
-    PYTHONPATH=$PWD .venv/bin/python benchmarks/cluster_occupancy.py --trial-s 0.5 3
+With `--bare-tune`, each trial length is also run, on its own fresh cluster of the same shape, by
+a bare Ray Tune `Tuner` (a function trainable that only sleeps, random search, the same slots,
+trial count and `reuse_actors`): the pace Ray Tune itself reaches on this machine, side by side
+with the study's.
+
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/cluster_occupancy.py --trial-s 0.5 3 --bare-tune
 """
 from __future__ import annotations
 
@@ -50,21 +55,79 @@ def occupancy(spans: pd.DataFrame, slots: int, window: tuple[float, float]) -> f
     return float(busy / (slots * (hi - lo)))
 
 
-def run(trial_s: float, nodes: int, gpus_per_node: int, waves: int, cpus_per_trial: float,
-        cpus_per_node: float, max_concurrent: int | None = None, profile: str | None = None,
-        storage: str | None = None) -> dict:
-    """One study on a fresh simulated cluster; returns its occupancy figures."""
-    import ray
+def start_cluster(nodes: int, gpus_per_node: int, cpus_per_node: float):
+    """A CPU-only head and `nodes` worker nodes of logical GPUs."""
     from ray.cluster_utils import Cluster
-
-    from study import launch as launch_module
-    from study.spec import build_spec
 
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
     for _ in range(nodes):
         cluster.add_node(num_cpus=cpus_per_node, num_gpus=gpus_per_node)
     cluster.wait_for_nodes()
+    return cluster
+
+
+def figures(spans: pd.DataFrame, n: int, slots: int, trial_s: float, wall: float) -> dict:
+    """Occupancy figures of one run from its trials' wall-clock spans."""
+    first, last = float(spans["start"].min()), float(spans["end"].max())
+    ideal = math.ceil(n / slots) * trial_s
+    return {"trial_s": trial_s, "trials": n, "slots": slots, "peak_busy": int(busy_profile(spans).max()),
+            "occupancy": occupancy(spans, slots, (first, last)),
+            "steady_occupancy": occupancy(spans, slots, steady_window(spans)),
+            "first_trial_s": first, "span_s": last - first, "wall_s": wall, "ideal_s": ideal,
+            "wall_over_ideal": wall / ideal}
+
+
+def _sleep_trainable(config: dict) -> dict:
+    """Bare Tune's trial: sleep, stamp the span, return one result."""
+    start = time.time()
+    time.sleep(config["sleep_s"])
+    with open(config["stamps"], "a") as f:
+        f.write(f"{start} {time.time()} {os.getpid()} bare\n")
+    return {"score": config["x"]}
+
+
+def run_bare_tune(trial_s: float, nodes: int, gpus_per_node: int, waves: int, cpus_per_trial: float,
+                  cpus_per_node: float) -> dict:
+    """The same slots and trial count through a bare Ray Tune Tuner: Tune's own pace here."""
+    import ray
+    from ray import tune
+
+    cluster = start_cluster(nodes, gpus_per_node, cpus_per_node)
+    slots = nodes * gpus_per_node
+    workdir = tempfile.mkdtemp(prefix="occupancy-bare-")
+    stamps = os.path.join(workdir, "spans.txt")
+    try:
+        ray.init(address=cluster.address)
+        trainable = tune.with_resources(_sleep_trainable, {"cpu": cpus_per_trial, "gpu": 1})
+        tuner = tune.Tuner(
+            trainable,
+            param_space={"x": tune.uniform(0, 1), "sleep_s": trial_s, "stamps": stamps},
+            tune_config=tune.TuneConfig(num_samples=waves * slots, max_concurrent_trials=slots,
+                                        reuse_actors=True, metric="score", mode="max"),
+            run_config=tune.RunConfig(storage_path=workdir, name="bare", verbose=0))
+        start, launched = time.perf_counter(), time.time()
+        tuner.fit()
+        wall = time.perf_counter() - start
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+    spans = pd.read_csv(stamps, sep=" ", names=["start", "end", "pid", "cell"])
+    spans[["start", "end"]] -= launched
+    shutil.rmtree(workdir)
+    return {"runner": "bare Ray Tune", **figures(spans, len(spans), slots, trial_s, wall)}
+
+
+def run(trial_s: float, nodes: int, gpus_per_node: int, waves: int, cpus_per_trial: float,
+        cpus_per_node: float, max_concurrent: int | None = None, profile: str | None = None,
+        storage: str | None = None) -> dict:
+    """One study on a fresh simulated cluster; returns its occupancy figures."""
+    import ray
+
+    from study import launch as launch_module
+    from study.spec import build_spec
+
+    cluster = start_cluster(nodes, gpus_per_node, cpus_per_node)
     slots = nodes * gpus_per_node
     optimizers = ["adamw", "lion", "sgd", "adam"]
     trials_per_cell = math.ceil(waves * slots / len(optimizers))
@@ -106,16 +169,10 @@ def run(trial_s: float, nodes: int, gpus_per_node: int, waves: int, cpus_per_tri
     spans[["start", "end"]] -= launched
     if storage is None:
         shutil.rmtree(workdir)
-    first, last = float(spans["start"].min()), float(spans["end"].max())
     cells = spans.groupby("cell").agg(start=("start", "min"), end=("end", "max"))
-    n = len(trials)
-    ideal = math.ceil(n / slots) * trial_s
-    return {"trial_s": trial_s, "trials": n, "ok": int((trials["status"] == "ok").sum()), "slots": slots,
-            "concurrency": concurrency, "peak_busy": int(busy_profile(spans).max()),
-            "occupancy": occupancy(spans, slots, (first, last)),
-            "steady_occupancy": occupancy(spans, slots, steady_window(spans)),
-            "first_trial_s": first, "span_s": last - first, "wall_s": wall, "ideal_s": ideal,
-            "wall_over_ideal": wall / ideal, "cells_overlap": bool(cells["start"].max() < cells["end"].min())}
+    return {"runner": "study", **figures(spans, len(trials), slots, trial_s, wall),
+            "ok": int((trials["status"] == "ok").sum()), "concurrency": concurrency,
+            "cells_overlap": bool(cells["start"].max() < cells["end"].min())}
 
 
 def main() -> None:
@@ -127,11 +184,17 @@ def main() -> None:
     parser.add_argument("--cpus-per-node", type=float, default=2.0)
     parser.add_argument("--max-concurrent", type=int)
     parser.add_argument("--profile", help="write the driver's cProfile stats to this file")
+    parser.add_argument("--bare-tune", action="store_true",
+                        help="also run each trial length through a bare Ray Tune Tuner (Tune's own pace)")
     args = parser.parse_args()
+    cpus_per_trial = args.cpus_per_node / args.gpus_per_node
     for trial_s in args.trial_s:
-        r = run(trial_s, args.nodes, args.gpus_per_node, args.waves, args.cpus_per_node / args.gpus_per_node,
+        r = run(trial_s, args.nodes, args.gpus_per_node, args.waves, cpus_per_trial,
                 args.cpus_per_node, args.max_concurrent, args.profile)
         print(r, flush=True)
+        if args.bare_tune:
+            print(run_bare_tune(trial_s, args.nodes, args.gpus_per_node, args.waves, cpus_per_trial,
+                                args.cpus_per_node), flush=True)
 
 
 if __name__ == "__main__":
