@@ -129,13 +129,10 @@ def test_sensitivity_uses_iid_trials_only_on_the_searched_scale(drawn):
         assert ((xs >= lo) & (xs <= hi)).all(), ax.get_title()
 
 
-def test_html_is_self_contained_with_a_table_of_contents(study14):
+def test_html_has_a_table_of_contents_of_every_section(study14):
+    """(Self-containment of the HTML is tested in test_reports_report.)"""
     path, files = study14
     html = files["report.html"].read_text()
-    assert not re.search(r"https?://|//[a-z0-9.-]+\.[a-z]{2,}/", html, re.I)
-    assert "<link" not in html and "<script" not in html
-    srcs = re.findall(r'src="([^"]*)"', html)
-    assert srcs and all(s.startswith("data:image/png;base64,") for s in srcs)
     nav = re.search(r'<nav class="toc">(.*?)</nav>', html, re.S).group(1)
     anchors = re.findall(r'href="#([^"]+)"', nav)
     ids = set(re.findall(r'id="([^"]+)"', html))

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from reports.figures.panels import Drawing, legend_rows, optimizer_legend
+from reports.figures.panels import Drawing, label_task_family_panel, legend_rows, optimizer_legend
 from reports.figures.style import Look, new_figure
 
 CURVES = {"score": ("validation score", "higher is better"), "train_loss": ("train loss", "lower is better")}
@@ -47,14 +47,7 @@ def curve_figure(history: pd.DataFrame, key: str, look: Look, tasks: list[str]) 
                 ax.plot(g["epoch"], g["mean"], markevery=max(1, len(g) // 5), markersize=4, **st)
             ax.set_ylim(lo - pad, hi + pad)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
-            if r == 0:
-                ax.set_title(fam, loc="left")
-            if c == 0:
-                ax.set_ylabel(task)
-            else:
-                ax.tick_params(labelleft=False)
-            if r == len(tasks) - 1:
-                ax.set_xlabel("epoch")
+            label_task_family_panel(ax, r, c, len(tasks), fam, task, "epoch")
     optimizer_legend(fig, look, stats["optimizer"].unique())
     fig.suptitle(f"Learning curves: {label} of the confirm runs (mean ± 1 SD over seeds; {better})", x=0.01, ha="left")
     caption = (f"{label.capitalize()} per epoch of the confirm runs (the tuned configuration on fresh seeds): line = mean "

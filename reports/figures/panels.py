@@ -75,3 +75,16 @@ def grid(n_panels: int, ncols: int, panel_h: float, legend_lines: int = 0, **kw)
     nrows = max(1, -(-n_panels // ncols))
     bottom = kw.pop("bottom", 0.5) + 0.2 * legend_lines
     return new_figure(nrows, ncols, panel_h=panel_h, bottom=bottom, **kw)
+
+
+def label_task_family_panel(ax, row: int, col: int, n_rows: int, family: str, task: str, xlabel: str) -> None:
+    """Labels of one panel in a tasks x families grid: the family on the top row, the task on the
+    first column (other columns share its y ticks), the x label on the bottom row."""
+    if row == 0:
+        ax.set_title(family, loc="left")
+    if col == 0:
+        ax.set_ylabel(task)
+    else:
+        ax.tick_params(labelleft=False)
+    if row == n_rows - 1:
+        ax.set_xlabel(xlabel)

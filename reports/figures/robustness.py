@@ -14,7 +14,7 @@ import pandas as pd
 from matplotlib.ticker import FixedLocator, MaxNLocator
 
 import search_spaces
-from reports.figures.panels import Drawing, grid, legend_rows, optimizer_legend
+from reports.figures.panels import Drawing, grid, label_task_family_panel, legend_rows, optimizer_legend
 from reports.figures.style import FONT, Look, hide_unused, new_figure
 
 MAX_POINTS = 400  # per panel: a fixed-seed sample beyond this keeps large studies fast
@@ -50,14 +50,7 @@ def emp_figure(emp: pd.DataFrame, look: Look, tasks: list[str]) -> Drawing | Non
                 ax.set_xscale("log")
             else:
                 ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=4))
-            if r == 0:
-                ax.set_title(fam, loc="left")
-            if c == 0:
-                ax.set_ylabel(task)
-            else:
-                ax.tick_params(labelleft=False)
-            if r == len(tasks) - 1:
-                ax.set_xlabel("i.i.d. trials k")
+            label_task_family_panel(ax, r, c, len(tasks), fam, task, "i.i.d. trials k")
     optimizer_legend(fig, look, emp["optimizer"].unique())
     fig.suptitle("Expected best validation score after k random trials (band: 95% bootstrap)", x=0.01, ha="left")
     caption = ("Rows are tasks, columns optimizer families; each line is one optimizer's expected best validation score "
