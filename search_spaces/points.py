@@ -156,8 +156,8 @@ def paper_budget(paper: str, task: str | None = None) -> dict[str, Any]:
     under both protocols): ThermoLion's 12 epochs; SepNorm's GLUE steps and constant lr."""
     if paper not in _PAPERS:
         raise ValueError(f"unknown paper {paper!r}; known: {', '.join(_PAPERS)}")
-    if paper == "thermolion":
-        return {"epochs": THERMOLION_PAPER_EPOCHS}
+    if paper == "thermolion":  # the paper measures final accuracy: no per-epoch evaluation
+        return {"epochs": THERMOLION_PAPER_EPOCHS, "eval_each_epoch": False}
     if _is_glue(task):
         # eval_every None: the study's `epochs` evals, whatever interval its task_config sets
         return {"steps": GLUE_PAPER_STEPS, "eval_every": None, "schedule": "constant",

@@ -77,6 +77,9 @@ def history_rows(trial_id: str, config: dict, frame: pd.DataFrame | None) -> pd.
         return pd.DataFrame()
     if "final" in frame:
         frame = frame[frame["final"] == False]  # noqa: E712 (pandas elementwise)
+    if "evaluated" in frame:  # an epoch without evaluation: its score is only Tune's placeholder
+        frame = frame.copy()
+        frame.loc[frame["evaluated"] == False, "score"] = float("nan")  # noqa: E712
     keep = [c for c in frame.columns if c not in RAY_KEYS and not c.startswith("config/")
             and pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])]
     if "epoch" not in keep:
