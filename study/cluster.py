@@ -23,7 +23,7 @@ def connect(spec: StudySpec) -> None:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if address == "local":
-        # A private single-machine Ray needs no token (Ray 2.60 turns token auth on by default).
+        # A private single-machine Ray needs no token (Ray 2.59+ turns token auth on for local clusters).
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     try:
         ray.init(address=address, include_dashboard=False, log_to_driver=False,
