@@ -112,7 +112,9 @@ def _verdict_word(r: pd.Series) -> str:
 def claims_table(view: pd.DataFrame) -> pd.DataFrame:
     """One row per claim: published numbers, then ours and the verdict under each setting."""
     first = view.drop_duplicates("claim_id").set_index("claim_id")
-    out = pd.DataFrame({"claim": first["claim"], "source": [f"{p} T{t}" for p, t in zip(first["paper"], first["table"])],
+    sources = [f"{p} T{t}" if pd.notna(t) else f"{p} ({where})" if isinstance(where, str) else p
+               for p, t, where in zip(first["paper"], first["table"], first["source"])]
+    out = pd.DataFrame({"claim": first["claim"], "source": sources,
                         "published": [_published(r) for _, r in first.iterrows()]})
     for s, label in SETTINGS.items():
         rows = view[view["setting"] == s].set_index("claim_id").reindex(first.index)

@@ -24,8 +24,9 @@ import pandas as pd
 VERDICTS = ("holds", "does not hold", "inconclusive", "not run")
 SETTINGS = {"paper": "paper's protocol", "fair": "fair protocol (tuned)"}
 _AS_INCONCLUSIVE = {"within noise", "too few runs", "inconclusive"}
-CLAIM_VIEW_COLUMNS = ["claim_id", "paper", "table", "kind", "task", "optimizer", "baseline", "claim", "pub_value",
-                      "pub_baseline", "pub_delta", "setting", "ours", "ours_baseline", "diff", "ci_low", "ci_high", "n",
+CLAIM_FIELDS = ["claim_id", "paper", "table", "kind", "task", "optimizer", "baseline", "claim", "pub_value",
+                "pub_baseline", "pub_delta", "source"]  # the claim itself, the same under every setting
+CLAIM_VIEW_COLUMNS = [*CLAIM_FIELDS, "setting", "ours", "ours_baseline", "diff", "ci_low", "ci_high", "n",
                       "verdict", "reason", "p_adj", "seeds_needed"]
 
 
@@ -57,7 +58,7 @@ def claim_view(claims: pd.DataFrame) -> pd.DataFrame:
         reason = [r if isinstance(r, str) and r else (v0 if isinstance(v0, str) and v0 != v else "")
                   for r, v0, v in zip(given_reason, raw, verdict)]
         parts.append(pd.DataFrame({
-            **{c: _col(claims, c) for c in CLAIM_VIEW_COLUMNS[:11]}, "setting": s,
+            **{c: _col(claims, c) for c in CLAIM_FIELDS}, "setting": s,
             "ours": _col(claims, f"{s}_ours"), "ours_baseline": _col(claims, f"{s}_ours_baseline"),
             "diff": _col(claims, f"{s}_diff", f"{s}_delta"), "ci_low": _col(claims, f"{s}_ci_low"),
             "ci_high": _col(claims, f"{s}_ci_high"), "n": _col(claims, f"{s}_n"), "verdict": verdict, "reason": reason,

@@ -151,6 +151,8 @@ def test_markdown_links_resolve_and_verdict_comes_first(study14):
     assert set(re.findall(r"\]\(#([^)]+)\)", toc)) <= slugs
     for target in re.findall(r"\]\((figures/[^)]+)\)", md):
         assert (path / target).exists(), target
+    assert "<NA>" not in md and "nan" not in re.findall(r"\w+", md)  # no missing value printed as such
+    assert "thermolion (Abstract, Tables 1-2)" in md  # a claim without a table number names its source
 
 
 def test_latex_tables_are_well_formed(study14):
