@@ -97,7 +97,8 @@ def cell_summary(study: Study, task: str, opt: str, rows: pd.DataFrame) -> tuple
     paper = rows[(phase == "paper") & (protocol == "paper")]
     paper_fair = rows[(phase == "paper") & (protocol == "fair")]
     iid = tune[tune["iid"].to_numpy(dtype=bool)]
-    iid_scores = pd.Series(np.where(iid["status"] == "error", iid["chance"], iid["value"]), index=iid.index)  # errors at chance
+    failed = iid["status"].isin(["error", "timeout"])
+    iid_scores = pd.Series(np.where(failed, iid["chance"], iid["value"]), index=iid.index)  # errors and timeouts at chance
     n = len(tune)
     status = tune["status"]
     out = {"task": task, "optimizer": opt, "state": _state(study, tune, confirm, rows), "n_trials": n,
@@ -119,8 +120,9 @@ def cell_summary(study: Study, task: str, opt: str, rows: pd.DataFrame) -> tuple
     out.update(_ci("default", default["test_value"]))
     out.update(_ci("paper", paper["value"]))
     out.update(_ci("paper_fair", paper_fair["test_value"]))
-    out.update(n_iid_errors=int((iid["status"] == "error").sum()), n_iid_diverged=int((iid["status"] == "diverged").sum()),
-               test_n_diverged=int((confirm["status"] == "diverged").sum()), test_n_errors=int((confirm["status"] == "error").sum()))
+    out.update(n_iid_errors=int(failed.sum()), n_iid_diverged=int((iid["status"] == "diverged").sum()),
+               test_n_diverged=int((confirm["status"] == "diverged").sum()),
+               test_n_errors=int(confirm["status"].isin(["error", "timeout"]).sum()))
     out["confirm_val_mean"] = float(confirm["value"].mean()) if confirm["value"].notna().any() else np.nan
     out["selection_gap"] = out["best_score"] - out["confirm_val_mean"]  # winner's curse: best tune val vs its re-runs
     out["val_test_gap"] = out["confirm_val_mean"] - out["test_mean"]

@@ -137,11 +137,12 @@ def alias_claims(claims: pd.DataFrame, tasks) -> pd.DataFrame:
 
 
 def similar_p(est, se, df, margin):
-    """One p for an equivalence claim: TOST's (inside +-margin) or, past the margin, the one-sided
-    test that the difference lies outside it, whichever is smaller."""
+    """One p for an equivalence claim: TOST's (inside +-margin) or, past the margin, the test that
+    the difference lies outside it, whichever is smaller. The outside test is two-sided (alpha/2
+    on each side): it may reject on either side, so one-sided p's would give it size up to 2 alpha."""
     p_in = stats.tost(est, se, df, margin)
     with np.errstate(divide="ignore", invalid="ignore"):
-        p_out = np.where(se > 0, t_dist.sf((np.abs(est) - margin) / se, df), np.where(np.abs(est) > margin, 0.0, 1.0))
+        p_out = np.where(se > 0, np.minimum(1.0, 2 * t_dist.sf((np.abs(est) - margin) / se, df)), 1.0)
     return np.minimum(p_in, p_out)
 
 
@@ -187,8 +188,9 @@ def _first_per_seed(seed: np.ndarray, v: np.ndarray) -> dict:
     return out
 
 
-def compare(a: pd.DataFrame, b: pd.DataFrame, null: float = 0.0) -> dict:
-    """Paired t over the seeds both sides ran with a finite v (>= 2 pairs), else Welch t.
+def compare(a: pd.DataFrame, b: pd.DataFrame, null: float = 0.0, level: float = stats.LEVEL) -> dict:
+    """Paired t over the seeds both sides ran with a finite v (>= 2 pairs), else Welch t; intervals
+    at `level`.
 
     Returns test, n_a, n_b, n (pairs, or the smaller side), delta, ci_low, ci_high, p, se, df, sd
     (of the differences, or the pooled per-run SD) and the unpaired (Welch) interval.
@@ -198,13 +200,13 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, null: float = 0.0) -> dict:
     sa, sb = a["seed"].to_numpy(float)[fa], b["seed"].to_numpy(float)[fb]
     va, vb = va[fa], vb[fb]
     res = {"n_a": len(va), "n_b": len(vb), "ours": va.mean() if len(va) else np.nan, "ours_baseline": vb.mean() if len(vb) else np.nan}
-    w = stats.welch_t(va, vb, null=null)
+    w = stats.welch_t(va, vb, level=level, null=null)
     res.update(unpaired_ci_low=float(w[1]), unpaired_ci_high=float(w[2]))
     pa, pb = _first_per_seed(sa, va), _first_per_seed(sb, vb)
     common = [k for k in pa if k in pb]
     if len(common) >= 2:
         d = np.array([pa[k] - pb[k] for k in common])
-        est, low, high, p, se, df = stats.paired_t(d, null=null)
+        est, low, high, p, se, df = stats.paired_t(d, level=level, null=null)
         res.update(test="paired t", n=len(d), sd=float(d.std(ddof=1)))
     else:
         est, low, high, p, se, df = w
@@ -216,7 +218,7 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, null: float = 0.0) -> dict:
 
 def _needed(kind: str, res: dict, pub_gap: float, margin: float, alpha: float) -> float:
     """Seeds that would resolve the published gap at the observed spread, at level alpha."""
-    paired = res["test"] == "paired t"
+    paired = "paired t" in res["test"]  # also "TOST +-m (paired t)"
     if kind == "similar":
         return stats.seeds_needed(max(margin - abs(pub_gap), 0.0), res["sd"], 2 * alpha, paired=paired)
     return stats.seeds_needed(pub_gap, res["sd"], alpha, paired=paired)
@@ -227,7 +229,7 @@ def claim_verdicts(trials: pd.DataFrame, setting: str, claims: pd.DataFrame | No
 
     Columns: claim_id, kind, setting, protocol, test (paired t / Welch t / TOST + ... / all of k),
     n_a, n_b, n, ours, ours_baseline, delta (P - B in points; time: ratio P / B), ci_low, ci_high
-    (95%), unpaired_ci_low, unpaired_ci_high (Welch), p, p_adj (Benjamini-Hochberg, used for the
+    (95%; 90% for `similar` claims, TOST's), unpaired_ci_low, unpaired_ci_high (Welch), p, p_adj (Benjamini-Hochberg, used for the
     verdict), p_holm (Holm, the stricter family-wise adjustment), verdict, seeds_needed (for
     inconclusive claims: seeds for 80% power to resolve the published gap at the observed spread,
     at the level 0.05 (k+1)/m at which BH would count this claim as its next verdict, k = verdicts
@@ -250,12 +252,15 @@ def claim_verdicts(trials: pd.DataFrame, setting: str, claims: pd.DataFrame | No
             null = np.log1p(float(c.margin))
         elif not c.measured:
             a, b, note = a.iloc[0:0], b.iloc[0:0], f"{c.metric} is not recorded (our score is the task's primary metric)"
-        res = compare(a, b, null)
-        if c.kind == "similar" and np.isfinite(res["p"]):
+        # an equivalence claim shows TOST's own interval: 90% (1 - 2 alpha), inside +-margin iff TOST holds
+        res = compare(a, b, null, level=1 - 2 * stats.ALPHA if c.kind == "similar" else stats.LEVEL)
+        if c.kind == "similar" and np.isfinite(res["se"]):
             res["p"] = float(similar_p(res["delta"], res["se"], res["df"], float(c.margin)))
-            res["test"] = f"TOST +-{float(c.margin):g} ({res['test']})"
+            res["test"] = f"TOST +-{float(c.margin):g} ({res['test']}, 90% CI)"
         if res["n_a"] == 0 or res["n_b"] == 0:
             note = note or "no runs on a side"
+        elif res["se"] == 0 and not np.isfinite(res["p"]):
+            note = note or "the same difference on every seed: no spread to test"
         elif not np.isfinite(res["p"]):
             note = note or "fewer than 2 runs on a side"
         if c.kind == "time":
@@ -282,7 +287,7 @@ def claim_verdicts(trials: pd.DataFrame, setting: str, claims: pd.DataFrame | No
     df["seeds_needed"] = np.nan
     gaps = claims.set_index("claim_id")["pub_delta"]
     level = stats.ALPHA * (int(df["verdict"].isin(["holds", "does not hold"]).sum()) + 1) / max(m, 1)
-    for i, r in df[df["verdict"] == "inconclusive"].iterrows():
+    for i, r in df[(df["verdict"] == "inconclusive") & (df["sd"] != 0)].iterrows():
         gap = np.log(gaps[r["claim_id"]]) - r["null"] if r["kind"] == "time" else gaps[r["claim_id"]]
         df.loc[i, "seeds_needed"] = _needed(r["kind"], r.to_dict(), gap, r["margin"], level)
     _aggregate(df, claims)
@@ -296,11 +301,24 @@ def _aggregate(df: pd.DataFrame, claims: pd.DataFrame) -> None:
     for i in np.nonzero((df["kind"] == "all").to_numpy())[0]:
         own = df.at[i, "claim_id"]
         patterns = str(members[own]).split()
-        v = [verdicts[c] for c in verdicts if c != own and any(fnmatch.fnmatchcase(c, p) for p in patterns)]
+        matched = [c for c in verdicts if c != own and any(fnmatch.fnmatchcase(c, p) for p in patterns)]
+        v = [verdicts[c] for c in _one_per_paper_task(matched, verdicts)]
         verdict = ("not run" if all(x == "not run" for x in v) else "does not hold" if "does not hold" in v
                    else "holds" if all(x == "holds" for x in v) else "inconclusive")
         df.loc[i, ["verdict", "test", "n", "note"]] = [verdict, f"all of {len(v)}", len(v),
                                                        ", ".join(f"{v.count(k)} {k}" for k in VERDICTS if k in v)]
+
+
+def _one_per_paper_task(ids: list[str], verdicts: dict) -> list[str]:
+    """Claim ids with a stand-in task's claim (TASK_ALIASES) and the paper task's own counted once:
+    the one that ran (the stand-in's when neither or both did not run)."""
+    keep = list(ids)
+    for ours, theirs in TASK_ALIASES.items():
+        for alias in [c for c in ids if f"-{ours}-" in c]:
+            original = alias.replace(f"-{ours}-", f"-{theirs}-", 1)
+            if original in keep:
+                keep.remove(original if verdicts[original] == "not run" else alias)
+    return keep
 
 
 def check_claims(trials: pd.DataFrame, pub: pd.DataFrame | None = None) -> pd.DataFrame:

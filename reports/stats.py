@@ -27,7 +27,9 @@ N_MAX = 1000  # seeds_needed gives inf beyond this
 def _t_result(est, se, df, level, null=0.0):
     """(estimate, low, high, p two-sided against `null`) from an estimate, its SE and df.
 
-    A zero SE (identical runs) gives a zero-width interval and p = 1 if est == null else 0.
+    A zero SE (the same value, or the same difference, on every run) gives a zero-width interval
+    and p = 1 if est == null, else NaN: no spread means no test, and scores on a coarse grid
+    (accuracy in steps of 0.02 points near 100%) would otherwise give p = 0 from two runs.
     """
     est, se, df = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (est, se, df)))
     q = stats.t.ppf(0.5 + level / 2, df)
@@ -35,7 +37,7 @@ def _t_result(est, se, df, level, null=0.0):
         tstat = (est - null) / se
         p = 2 * stats.t.sf(np.abs(tstat), df)
     degenerate = se == 0
-    p = np.where(degenerate, np.where(est == null, 1.0, 0.0), p)
+    p = np.where(degenerate, np.where(est == null, 1.0, np.nan), p)
     p = np.where(np.isfinite(se) & np.isfinite(df), p, np.nan)
     return est, est - q * se, est + q * se, p
 
@@ -132,14 +134,15 @@ def tost(est, se, df, margin):
     """Schuirmann's (1987) two one-sided tests: p that |true difference| < margin (equivalence).
 
     p = max(P(T > (est + margin)/se), P(T < (est - margin)/se)) with T ~ t(df); a small p says the
-    difference lies inside (-margin, margin).
+    difference lies inside (-margin, margin). A zero SE gives p = 0 for a zero difference (the same
+    result on every run: equal, e.g. by construction) and NaN otherwise (no spread, no test).
     """
     est, se, df, margin = (np.asarray(v, dtype=float) for v in (est, se, df, margin))
     with np.errstate(divide="ignore", invalid="ignore"):
         p_low = stats.t.sf((est + margin) / se, df)
         p_high = stats.t.cdf((est - margin) / se, df)
     p = np.maximum(p_low, p_high)
-    p = np.where(se == 0, np.where(np.abs(est) < margin, 0.0, 1.0), p)
+    p = np.where(se == 0, np.where((est == 0) & (margin > 0), 0.0, np.nan), p)
     return np.where(np.isfinite(se) & np.isfinite(df), p, np.nan)
 
 

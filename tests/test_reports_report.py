@@ -170,3 +170,23 @@ def test_study_report_cli_writes_the_new_columns_and_verdicts(tmp_path, capsys):
     ranks = pd.read_csv(path / "ranks.csv")
     assert {"mean_rank", "iqm", "iqm_ci_low", "profile_area"} <= set(ranks.columns) and len(ranks) == 2
     assert len(pd.read_csv(path / "poi_ci.csv")) == 2
+
+
+def test_timed_out_iid_trials_count_at_chance_like_errors(tmp_path):
+    from reports.cells import cell_summary
+
+    path = make_study(tmp_path / "s", tasks=("cifar10",), optimizers=("thermolion",), missing=(), partial=(),
+                      error_every=3)
+    trials = pd.read_csv(path / "trials.csv")
+    errors = trials.index[(trials["phase"] == "tune") & (trials["status"] == "error")]
+    trials.loc[errors[::2], "status"] = "timeout"
+    trials.to_csv(path / "trials.csv", index=False)
+    study = load_study(path)
+    rows = study.trials
+    row, emp, _ = cell_summary(study, "cifar10", "thermolion", rows)
+    tune = rows[rows["phase"] == "tune"]
+    iid = tune[tune["iid"].astype(bool)]
+    assert (iid["status"] == "timeout").any() and (iid["status"] == "error").any()
+    at_chance = np.where(iid["status"].isin(["error", "timeout"]), iid["chance"], iid["value"])
+    assert emp.loc[emp["k"] == 1, "expected_max"].iloc[0] == pytest.approx(at_chance.mean())
+    assert row["n_iid_errors"] == iid["status"].isin(["error", "timeout"]).sum()

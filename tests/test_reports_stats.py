@@ -34,7 +34,7 @@ def test_paired_t_hand_values():
     assert est == pytest.approx(5 / 3) and se == pytest.approx(1 / 3) and df == 2
     assert p == pytest.approx(2 * sps.t.sf(5.0, 2)) == pytest.approx(0.0377495, rel=1e-5)
     assert high - est == pytest.approx(4.302653 / 3, rel=1e-6)
-    assert stats.paired_t(np.array([2.0, 2.0]))[3] == 0.0 and stats.paired_t(np.zeros(3))[3] == 1.0
+    assert np.isnan(stats.paired_t(np.array([2.0, 2.0]))[3]) and stats.paired_t(np.zeros(3))[3] == 1.0
 
 
 def test_welch_t_matches_scipy_and_hand_df():
@@ -103,3 +103,10 @@ def test_prob_improvement_and_profile_area_hand_values():
     assert stats.prob_improvement(np.array([[[1.0, 2.0], [2.0, 3.0]]]))[0, 1] == pytest.approx(0.125)  # ties count half
     # gaps: task 1 (0, 0.1), task 2 (0.2, 0): area = mean(max(0, 1 - g/0.25))
     np.testing.assert_allclose(stats.profile_area(np.array([[1.0, 0.9], [0.8, 1.0]]), 0.25), [0.6, 0.8])
+
+
+def test_no_spread_is_no_test_unless_the_runs_are_equal():
+    assert np.isnan(stats.paired_t([0.02, 0.02])[3])  # the same nonzero difference twice: no p
+    assert stats.paired_t([0.0, 0.0])[3] == 1.0  # equal on every seed: no difference
+    assert np.isnan(stats.welch_t([1.0, 1.0], [2.0, 2.0])[3])
+    assert stats.tost(0.0, 0.0, 2.0, 1.0) == 0.0 and np.isnan(stats.tost(0.5, 0.0, 2.0, 1.0))
