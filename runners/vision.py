@@ -190,7 +190,7 @@ def train(config: dict, report: Callable[[dict], None]) -> dict:
         if not math.isfinite(train_loss):
             status = "diverged"
             report({"epoch": epochs_done, "train_loss": train_loss, "val_acc": chance / 100,
-                    "score": chance, "steps": step, "status": status})
+                    "score": chance, "chance": chance, "steps": step, "status": status})
             break
         evaluate = bool(cfg["eval_each_epoch"]) or epochs_done == epochs
         if in_swa:
@@ -200,7 +200,7 @@ def train(config: dict, report: Callable[[dict], None]) -> dict:
             if evaluate:  # BatchNorm statistics of the averaged weights, for this evaluation
                 torch.optim.swa_utils.update_bn(
                     (to_input(train_x[s:s + bs]) for s in range(0, n, bs)), swa_model)
-        metrics = {"epoch": epochs_done, "train_loss": train_loss, "steps": step,
+        metrics = {"epoch": epochs_done, "train_loss": train_loss, "steps": step, "chance": chance,
                    "lr": float(optimizer.param_groups[0]["lr"])}
         if evaluate:
             t_eval = time.perf_counter()

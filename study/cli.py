@@ -183,9 +183,16 @@ def cmd_report(args) -> int:
     if (study_dir / "study.json").is_file():
         from study.console import LOG_NAME, ray_logs_to
         from study.launch import refresh_records
+        from study.lock import read_lock, stale_reason
 
-        with ray_logs_to(study_dir / LOG_NAME):  # Ray's warnings about unfinished trials
-            refresh_records(study_dir)
+        holder = read_lock(study_dir)
+        if holder and stale_reason(holder) is None:  # the driver writes the records: leave them to it
+            print(f"study {study_dir.name} is running (driver pid {holder.get('pid')} on {holder.get('host')}): "
+                  "the report covers the trials recorded so far; `study status` shows the running phase",
+                  flush=True)
+        else:
+            with ray_logs_to(study_dir / LOG_NAME):  # Ray's warnings about unfinished trials
+                refresh_records(study_dir)
     elif not (study_dir / "trials.csv").is_file():
         raise SpecError(f"report: {args.dir} is not a study directory (no study.json or trials.csv)")
     try:

@@ -102,6 +102,9 @@ def fixed_configs(spec: StudySpec, cells: dict[str, dict], tune_rows: pd.DataFra
             if not cell.empty:
                 best_id = cell.sort_values("score", ascending=False, kind="stable")["trial_id"].iloc[0]
                 add("confirm", base, tune_hps[best_id])
+            else:
+                print(f"[confirm] {base['task']} x {base['optimizer']}: no tune trial ended ok (all diverged or "
+                      "failed), so there is no tuned configuration to confirm", flush=True)
         if "default" in spec.phases:
             add("default", base, search_spaces.default_point(base["optimizer"]))
         if "paper" in spec.phases:
@@ -158,14 +161,14 @@ def _run_config(spec: StudySpec, phase: str, callbacks: list):
 
 
 def _fit(spec: StudySpec, phase: str, trainable, resume: bool, retry_errored: bool = False, **tuner_args):
-    """Run a phase's Tuner: restored from the study directory on --resume (errored trials rerun
-    with --retry-errored), else new."""
+    """Run a phase's Tuner: restored from the study directory on --resume (with --retry-errored,
+    the trials Tune gave up on start again from scratch, with fresh retries), else new."""
     from ray import tune
 
     path = f"{spec.ray_storage}/{phase}"
     if resume and tune.Tuner.can_restore(path):
         print(f"[{phase_names(spec, phase)}] resuming from {path}", flush=True)
-        return tune.Tuner.restore(path, trainable, resume_unfinished=True, resume_errored=retry_errored).fit()
+        return tune.Tuner.restore(path, trainable, resume_unfinished=True, restart_errored=retry_errored).fit()
     return tune.Tuner(trainable, **tuner_args).fit()
 
 
@@ -219,13 +222,20 @@ class StudyInterrupted(Exception):
     """A phase's Tuner returned before all its trials ended (Ctrl-C): resume continues it."""
 
 
-def _finished(result) -> bool:
-    return result.error is not None or (result.metrics or {}).get("final") is True
+def finished_results(results) -> list:
+    """The results of trials that ended: with their final report, or given up by Tune (ERROR).
+
+    A trial whose first attempt failed and that waits for or runs its retry also carries that
+    error in its Result, but it has not ended (a Ctrl-C then must not record it as failed).
+    """
+    trials = results._experiment_analysis.trials  # ResultGrid keeps its results in this order
+    return [r for t, r in zip(trials, results)
+            if (r.metrics or {}).get("final") is True or t.status == t.ERROR]
 
 
 def _record(study_dir: Path, phase: str, results, expected: int, label: str | None = None) -> None:
     """Write a phase's records; if trials are missing or unfinished, keep the finished ones and stop."""
-    done = [r for r in results if _finished(r)]
+    done = finished_results(results)
     trials, history = records.rows_from_results(done)
     records.write_phase(study_dir, phase, trials, history)
     if len(done) < expected:
@@ -253,8 +263,7 @@ def refresh_records(study_dir: Path) -> None:
         except Exception as exc:  # a state file cut short by a kill: the phase is simply not readable yet
             print(f"[{'/'.join(names)}] records not refreshed: {exc}", flush=True)
             continue
-        done = [r for r in results if _finished(r)]
-        records.write_phase(study_dir, phase, *records.rows_from_results(done))
+        records.write_phase(study_dir, phase, *records.rows_from_results(finished_results(results)))
 
 
 def _has_errors(study_dir: Path, phase: str) -> bool:

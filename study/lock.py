@@ -1,9 +1,10 @@
 """One driver per study: a lock file in the study directory with the holder's host and pid.
 
-`study.lock` is created atomically (O_EXCL) and refreshed by a heartbeat thread. A second launch or
-resume of the same study is refused naming the holder; a stale lock (its pid dead on this host,
-or no heartbeat for `STALE_AFTER` seconds, e.g. a driver on another host that was killed) is taken
-over with a message.
+`study.lock` appears atomically with its content (written to a temporary file, then hard-linked
+into place, which fails if a lock exists) and is refreshed by a heartbeat thread. A second launch
+or resume of the same study is refused naming the holder; a stale lock (its pid dead on this host,
+or, for a driver on another host, no heartbeat for `STALE_AFTER` seconds) is taken over with a
+message. A driver whose lock was taken over stops refreshing it and leaves it in place.
 """
 from __future__ import annotations
 
@@ -41,10 +42,14 @@ def read_lock(study_dir: Path) -> dict | None:
 
 
 def stale_reason(holder: dict, now: float | None = None) -> str | None:
-    """Why a lock no longer protects a running driver, or None if its holder looks alive."""
+    """Why a lock no longer protects a running driver, or None if its holder looks alive.
+
+    On this host the pid decides (a suspended driver keeps its study); elsewhere the heartbeat.
+    """
     now = time.time() if now is None else now
-    if holder.get("host") == socket.gethostname() and not _pid_alive(int(holder.get("pid", -1))):
-        return f"pid {holder.get('pid')} is no longer running on {holder.get('host')}"
+    if holder.get("host") == socket.gethostname():
+        alive = _pid_alive(int(holder.get("pid", -1)))
+        return None if alive else f"pid {holder.get('pid')} is no longer running on {holder.get('host')}"
     age = now - float(holder.get("heartbeat", 0))
     if age > STALE_AFTER:
         return f"its last heartbeat was {age:.0f} s ago"
@@ -64,35 +69,64 @@ class StudyLock:
         return json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "started": started,
                            "heartbeat": time.time()})
 
+    def _link_new(self) -> bool:
+        """Create the lock with its content in one step; False if a lock exists."""
+        tmp = self.path.with_suffix(f".{socket.gethostname()}.{os.getpid()}.tmp")
+        tmp.write_text(self._payload(self.started))
+        try:
+            os.link(tmp, self.path)
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _stale(self) -> tuple[dict, str | None]:
+        """(holder, why it is stale or None) of the existing lock."""
+        holder = read_lock(self.path.parent)
+        if holder is not None:
+            return holder, stale_reason(holder)
+        try:  # unreadable: held, unless nobody has written it for STALE_AFTER
+            age = time.time() - self.path.stat().st_mtime
+        except FileNotFoundError:
+            return {}, "it is gone"
+        return {}, f"it is unreadable and {age:.0f} s old" if age > STALE_AFTER else None
+
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.started = time.time()
         for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                holder = read_lock(self.path.parent) or {}
-                reason = stale_reason(holder) if holder else "the lock file is unreadable"
-                if reason is None:
-                    raise SpecError(f"study {self.path.parent.name!r} is in use by pid {holder.get('pid')} on "
-                                    f"{holder.get('host')} (lock {self.path}); wait for it or stop that driver")
-                print(f"taking over the stale lock of study {self.path.parent.name!r} ({reason})",
-                      file=sys.stderr, flush=True)
-                self.path.unlink(missing_ok=True)
-                continue
-            self.started = time.time()
-            with os.fdopen(fd, "w") as f:
-                f.write(self._payload(self.started))
-            self.held = True
-            self._thread = threading.Thread(target=self._beat, daemon=True, name="study-lock-heartbeat")
-            self._thread.start()
-            return
+            if self._link_new():
+                self.held = True
+                self._thread = threading.Thread(target=self._beat, daemon=True, name="study-lock-heartbeat")
+                self._thread.start()
+                return
+            holder, reason = self._stale()
+            if reason is None:
+                raise SpecError(f"study {self.path.parent.name!r} is in use by pid {holder.get('pid')} on "
+                                f"{holder.get('host')} (lock {self.path}); wait for it or stop that driver")
+            print(f"taking over the stale lock of study {self.path.parent.name!r} ({reason})",
+                  file=sys.stderr, flush=True)
+            self.path.unlink(missing_ok=True)
         raise SpecError(f"could not take the lock {self.path}: another driver took it at the same time")
+
+    def _ours(self) -> bool:
+        holder = read_lock(self.path.parent) or {}
+        return (holder.get("host"), holder.get("pid"), holder.get("started")) == (
+            socket.gethostname(), os.getpid(), self.started)
 
     def _beat(self) -> None:
         while not self._stop.wait(HEARTBEAT):
-            tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(self._payload(self.started))
-            os.replace(tmp, self.path)
+            try:
+                if not self._ours():  # taken over (e.g. after this driver was suspended elsewhere)
+                    print(f"warning: the lock {self.path} was taken over by another driver", file=sys.stderr,
+                          flush=True)
+                    return
+                tmp = self.path.with_suffix(f".{socket.gethostname()}.{os.getpid()}.tmp")
+                tmp.write_text(self._payload(self.started))
+                os.replace(tmp, self.path)
+            except OSError as exc:  # a full or flaky disk: try again at the next beat
+                print(f"warning: could not refresh the lock {self.path}: {exc}", file=sys.stderr, flush=True)
 
     def release(self) -> None:
         if not self.held:
@@ -100,7 +134,8 @@ class StudyLock:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-        self.path.unlink(missing_ok=True)
+        if self._ours():
+            self.path.unlink(missing_ok=True)
         self.held = False
 
     def __enter__(self) -> "StudyLock":

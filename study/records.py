@@ -9,6 +9,7 @@ import math
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 TRIAL_COLUMNS = [
@@ -84,7 +85,11 @@ def history_rows(trial_id: str, config: dict, frame: pd.DataFrame | None) -> pd.
             and pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])]
     if "epoch" not in keep:
         return pd.DataFrame()
-    frame = frame.drop_duplicates(subset="epoch", keep="last")  # a retried trial reports its epochs again
+    # a retried trial reports its epochs again, from 1 or from its checkpoint: keep a row only if no
+    # later report goes back to its epoch or before (the last attempt's, and what it resumed from)
+    epochs = frame["epoch"].to_numpy(dtype=float)
+    later_min = np.append(np.minimum.accumulate(epochs[::-1])[::-1][1:], np.inf)
+    frame = frame[epochs < later_min]
     long = frame[keep].melt(id_vars="epoch", var_name="key", value_name="value").dropna(subset=["value"])
     long.insert(0, "trial_id", trial_id)
     long.insert(1, "phase", config["phase"])

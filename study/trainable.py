@@ -67,16 +67,28 @@ def is_config_error(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and CONFIG_ERROR_TEXT.search(str(exc).lower()) is not None
 
 
+def _set_async_exc(thread: int, exc) -> None:
+    """Raise `exc` in `thread` at its next Python instruction (None clears a pending one)."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread), ctypes.py_object(exc) if exc else None)
+
+
 @contextlib.contextmanager
 def _deadline(seconds: float | None):
-    """Raise TrialTimeout in this thread after `seconds` (at its next Python instruction)."""
+    """Raise TrialTimeout in this thread after `seconds`, only while inside the block.
+
+    The timer raises only while the block runs (a lock and a flag), and leaving the block clears
+    a timeout that was set but not yet raised: it can never escape the block, nor reach a later
+    trial of the same (reused) thread.
+    """
     if not seconds:
         yield
         return
-    thread = threading.get_ident()
+    thread, lock, inside = threading.get_ident(), threading.Lock(), [True]
 
     def expire() -> None:
-        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread), ctypes.py_object(TrialTimeout))
+        with lock:
+            if inside[0]:
+                _set_async_exc(thread, TrialTimeout)
 
     timer = threading.Timer(seconds, expire)
     timer.daemon = True
@@ -84,7 +96,10 @@ def _deadline(seconds: float | None):
     try:
         yield
     finally:
+        with lock:
+            inside[0] = False
         timer.cancel()
+        _set_async_exc(thread, None)
 
 
 def _runner_module(name: str):

@@ -37,6 +37,25 @@ def test_report_on_records_without_a_full_spec(meta, records, tmp_path, capsys):
         assert "named after its directory, 'copy'" in md
 
 
+def test_report_of_a_running_study_leaves_its_records_to_the_driver(records, tmp_path, capsys, monkeypatch):
+    import os
+    import socket
+    import time
+
+    from study import launch
+
+    running = _copy(records, tmp_path / "running", {"name": "running", "spec": {"tasks": ["digits"]}, "phases": {}})
+    (running / "study.lock").write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid(),
+                                                  "started": time.time(), "heartbeat": time.time()}))
+
+    def refresh(study_dir):
+        raise AssertionError("records written behind a running driver's back")
+
+    monkeypatch.setattr(launch, "refresh_records", refresh)
+    assert main(["report", str(running)]) == 0, capsys.readouterr().err
+    assert f"driver pid {os.getpid()}" in capsys.readouterr().out and (running / "report.md").exists()
+
+
 @pytest.mark.parametrize("meta, trials, needle", [
     ("{not json", None, "not valid JSON"),
     ('["a list"]', None, "JSON object"),

@@ -152,6 +152,11 @@ def test_failure_summary_one_line_per_cause_and_exit_code(tmp_path, capsys):
     assert "1 trial failed" in capsys.readouterr().err
 
 
+class _EmptyGrid(list):
+    """A Tune ResultGrid with no trials."""
+    _experiment_analysis = SimpleNamespace(trials=[])
+
+
 def test_phase_names_replace_the_internal_fixed(tmp_path):
     from study.launch import StudyInterrupted, _record, phase_names
     from study.spec import build_spec
@@ -159,7 +164,7 @@ def test_phase_names_replace_the_internal_fixed(tmp_path):
     spec = build_spec("quick")
     assert phase_names(spec, "fixed") == "confirm/default/paper" and phase_names(spec, "tune") == "tune"
     with pytest.raises(StudyInterrupted, match=r"^confirm/default/paper phase interrupted with 0/4"):
-        _record(tmp_path, "fixed", [], expected=4, label=phase_names(spec, "fixed"))
+        _record(tmp_path, "fixed", _EmptyGrid(), expected=4, label=phase_names(spec, "fixed"))
 
 
 def test_old_state_with_fixed_reads_as_phase_names(tmp_path):

@@ -54,6 +54,27 @@ def test_stale_locks_are_taken_over_and_live_ones_are_not(tmp_path, capsys):
         StudyLock(tmp_path).acquire()
 
 
+def test_a_suspended_driver_keeps_its_lock_and_a_taken_over_one_leaves_it(tmp_path, capsys):
+    # on this host a live pid holds the study however old its heartbeat (e.g. a driver under Ctrl-Z)
+    _write_lock(tmp_path, heartbeat=time.time() - 2 * STALE_AFTER)
+    with pytest.raises(SpecError, match="in use"):
+        StudyLock(tmp_path).acquire()
+    (tmp_path / LOCK_FILE).unlink()
+    # an empty lock (its creator between create and write) is held, not stale
+    (tmp_path / LOCK_FILE).write_text("")
+    with pytest.raises(SpecError, match="in use"):
+        StudyLock(tmp_path).acquire()
+    os.utime(tmp_path / LOCK_FILE, (time.time() - 2 * STALE_AFTER,) * 2)
+    with StudyLock(tmp_path):  # ... until nobody has written it for STALE_AFTER
+        pass
+    assert "unreadable" in capsys.readouterr().err
+    lock = StudyLock(tmp_path)
+    lock.acquire()
+    _write_lock(tmp_path, host="other-node", pid=1)  # another driver took it over
+    lock.release()
+    assert read_lock(tmp_path)["host"] == "other-node"  # ours to remove only while it is ours
+
+
 # ----------------------------------------------------------------------------- spec and resources
 @pytest.mark.parametrize("args, needle", [
     (["--gpus-per-trial", "1.5"], "gpus_per_trial"),
