@@ -19,14 +19,14 @@ def test_mnist5k_is_checked_against_the_papers_mnist_column():
     rows = (_runs("paper", "paper", "mnist5k", "thermolion", [99.8, 99.9], [97, 97])
             + _runs("paper", "paper", "mnist5k", "adam", [95.0, 95.2], [93, 93])
             + _runs("confirm", "fair", "mnist5k", "thermolion", [0, 0], [96.0, 96.2])
-            + _runs("confirm", "fair", "mnist5k", "adam", [0, 0], [97.0, 97.2]))
+            + _runs("confirm", "fair", "mnist5k", "adam", [0, 0], [97.0, 97.3]))
     res = claims.check_claims(normalize_trials(pd.DataFrame(rows))).set_index("claim_id")
     ours = res.loc["thermolion-T2-mnist5k-thermolion-adam"]
     paper = res.loc["thermolion-T2-mnist-thermolion-adam"]
     assert ours["task"] == "mnist5k" and "the paper's mnist" in ours["claim"]
     assert (ours["pub_value"], ours["pub_baseline"]) == (paper["pub_value"], paper["pub_baseline"]) == (99.94, 95.88)
     assert ours["paper_delta"] == pytest.approx(4.75) and ours["paper_verdict"] == "holds"
-    assert ours["fair_delta"] == pytest.approx(-1.0) and ours["fair_verdict"] == "does not hold"
+    assert ours["fair_delta"] == pytest.approx(-1.05) and ours["fair_verdict"] == "does not hold"
     assert paper["paper_verdict"] == paper["fair_verdict"] == "not run"  # the real MNIST was not run
     assert "thermolion-T2-mnist5k-thermolion-muadam_paper" in res.index
     assert any("5k sample" in n for n in claims.notes_for(res[res["task"] == "mnist5k"]))
