@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 
@@ -20,11 +22,12 @@ def gather(
 ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[list[torch.Tensor]]]:
     """Params with a gradient in ``group``, their grads, and their state buffers ``keys``.
 
-    Buffers are created lazily as zeros like the parameter (torch's lazy-state convention).
+    Buffers are created lazily as zeros like the parameter (torch's lazy-state convention). Empty
+    tensors are left out: nothing to update, and per-tensor means or shape ratios would divide by 0.
     """
     params, grads, bufs = [], [], [[] for _ in keys]
     for p in group["params"]:
-        if p.grad is None:
+        if p.grad is None or p.numel() == 0:
             continue
         if p.grad.is_sparse:
             raise RuntimeError(f"{type(optimizer).__name__} does not support sparse gradients")
@@ -36,3 +39,8 @@ def gather(
         params.append(p)
         grads.append(p.grad)
     return params, grads, bufs
+
+
+def wide_dtype(tensors: list[torch.Tensor]) -> torch.dtype:
+    """float32, or the widest float type among ``tensors`` (for sums over mixed bf16/float32/float64 lists)."""
+    return functools.reduce(torch.promote_types, (t.dtype for t in tensors), torch.float32)

@@ -25,7 +25,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from ._common import check_hparams, gather
+from ._common import check_hparams, gather, wide_dtype
 from .lion import lion
 
 NORMS = ("element", "tensor", "group", "global")
@@ -40,7 +40,7 @@ def _segment_sum(x: Tensor, ids: Tensor | None, n_segments: int) -> Tensor:
 
 def _norms(tensors: list[Tensor], device: torch.device) -> Tensor:
     """Euclidean norm of each tensor, in float32 or wider, stacked on ``device``."""
-    dtype = torch.promote_types(tensors[0].dtype, torch.float32)
+    dtype = wide_dtype(tensors)
     return torch.stack([n.to(device) for n in torch._foreach_norm(tensors, 2, dtype=dtype)])
 
 
@@ -49,23 +49,25 @@ def normalized_scales(
     updates: list[Tensor],
     ids: Tensor | None,
     sqrt_sizes: Tensor,
+    root_eps: Tensor,
     *,
     orthogonal: bool,
 ) -> list[Tensor]:
     """Per-tensor scalars s_i such that ``s_i * updates_i`` has norm sqrt(|l|) over each segment l.
 
     ``ids`` maps tensor i to its segment (None: one segment per tensor), ``sqrt_sizes`` holds
-    sqrt(|l|) per segment. With ``orthogonal`` the updates are first projected (in place) onto the
-    complement of the segment's weights; a projected norm <= sqrt(eps) (of the float type) times
-    the unprojected one gives a zero scale. Scalars are device tensors; nothing syncs with the host.
+    sqrt(|l|) per segment and ``root_eps`` sqrt(eps) of the coarsest float type in it. With
+    ``orthogonal`` the updates are first projected (in place) onto the complement of the segment's
+    weights; a projected norm <= root_eps times the unprojected one (rounding, not signal) gives a
+    zero scale. Scalars are device tensors; nothing syncs with the host.
     """
     device = sqrt_sizes.device
     n_seg = sqrt_sizes.numel()
-    sqrt_sizes = sqrt_sizes.to(torch.promote_types(params[0].dtype, torch.float32))
+    sqrt_sizes = sqrt_sizes.to(wide_dtype(params))
     floor = torch.zeros((), dtype=sqrt_sizes.dtype, device=device)
     if orthogonal:
         unprojected = _segment_sum(_norms(updates, device).square(), ids, n_seg).sqrt()
-        floor = unprojected * torch.finfo(params[0].dtype).eps ** 0.5
+        floor = unprojected * root_eps.to(sqrt_sizes.dtype)
         dots = torch.stack(
             [torch.dot(u.reshape(-1), p.reshape(-1)).to(device, sqrt_sizes.dtype)
              for u, p in zip(updates, params)]
@@ -118,17 +120,18 @@ class SepNorm(torch.optim.Optimizer):
             raise ValueError(f"all param_groups must share one norm, got {sorted(norms)}")
         return norms.pop()
 
-    def _segment_tensors(self, key: tuple, device: torch.device) -> tuple[Tensor | None, Tensor]:
-        """(ids, sqrt sizes) device tensors for one partition, cached so steps copy nothing."""
+    def _segment_tensors(self, key: tuple, device: torch.device) -> tuple[Tensor | None, Tensor, Tensor]:
+        """(ids, sqrt sizes, sqrt eps) device tensors for one partition, cached so steps copy nothing."""
         if (key, device) not in self._segments:
-            norm, seg_of, numels = key
+            norm, seg_of, numels, dtypes = key
             n_seg = max(seg_of) + 1
-            sizes = [0] * n_seg
-            for s, n in zip(seg_of, numels):
+            sizes, root_eps = [0] * n_seg, [0.0] * n_seg
+            for s, n, dtype in zip(seg_of, numels, dtypes):
                 sizes[s] += n
+                root_eps[s] = max(root_eps[s], torch.finfo(dtype).eps ** 0.5)
             ids = None if norm == "tensor" else _to_device(torch.tensor(seg_of), device)
             sqrt_sizes = _to_device(torch.tensor(sizes, dtype=torch.float64), device).sqrt()
-            self._segments[key, device] = (ids, sqrt_sizes)
+            self._segments[key, device] = (ids, sqrt_sizes, _to_device(torch.tensor(root_eps, dtype=torch.float64), device))
         return self._segments[key, device]
 
     @torch.no_grad()
@@ -164,9 +167,9 @@ class SepNorm(torch.optim.Optimizer):
                 seg_of.append(seg_ids.setdefault(label, len(seg_ids)))
                 flat_p.append(p)
                 flat_u.append(u)
-        key = (norm, tuple(seg_of), tuple(p.numel() for p in flat_p))
-        ids, sqrt_sizes = self._segment_tensors(key, flat_p[0].device)
-        scales = normalized_scales(flat_p, flat_u, ids, sqrt_sizes, orthogonal=self.orthogonal)
+        key = (norm, tuple(seg_of), tuple(p.numel() for p in flat_p), tuple(p.dtype for p in flat_p))
+        ids, sqrt_sizes, root_eps = self._segment_tensors(key, flat_p[0].device)
+        scales = normalized_scales(flat_p, flat_u, ids, sqrt_sizes, root_eps, orthogonal=self.orthogonal)
 
         start = 0
         for index, group, params, grads, exp_avgs in work:

@@ -148,7 +148,7 @@ class SWATS(torch.optim.Optimizer):
         host = torch.empty_like(flag, device="cpu", pin_memory=True)
         host.copy_(flag, non_blocking=True)
         event = torch.cuda.Event()
-        event.record()
+        event.record(torch.cuda.current_stream(flag.device))  # the copy's stream, not the current device's
         return host, event
 
     def _sgd_step(self, group: dict) -> None:

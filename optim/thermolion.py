@@ -23,7 +23,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from ._common import check_hparams, gather
+from ._common import check_hparams, gather, wide_dtype
 
 NOISE_FLOOR = 0.01
 
@@ -81,7 +81,7 @@ def thermolion(
     torch._foreach_add_(params, ratio, alpha=-lr)
     if not track:
         return None
-    dtype = torch.promote_types(half[0].dtype, torch.float32)
+    dtype = wide_dtype(half)
     return [h.numel() - 2.0 * s for h, s in zip(half, torch._foreach_norm(half, 1, dtype=dtype))]
 
 
