@@ -108,11 +108,19 @@ def _runner_module(name: str):
 
 
 def _restore_checkpoint(local_dir: Path) -> None:
+    """Copy Tune's latest checkpoint of this trial (if any) into the runner's directory. One whose
+    files are gone (a driver killed between Tune's state saves) means starting the trial afresh."""
     checkpoint = tune.get_checkpoint()
     if checkpoint is None:
         return
-    with checkpoint.as_directory() as src:
-        shutil.copytree(src, local_dir, dirs_exist_ok=True)
+    try:
+        with checkpoint.as_directory() as src:
+            shutil.copytree(src, local_dir, dirs_exist_ok=True)
+    except FileNotFoundError as exc:
+        print(f"checkpoint {checkpoint.path} is gone ({exc}); the trial starts from its first step",
+              file=sys.stderr, flush=True)
+        shutil.rmtree(local_dir, ignore_errors=True)
+        local_dir.mkdir(parents=True, exist_ok=True)
 
 
 def _clean(metrics: dict, chance: float) -> dict:

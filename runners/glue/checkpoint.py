@@ -66,8 +66,15 @@ def save(directory: str, state: dict) -> None:
 
 
 def load(directory: str | None) -> dict | None:
-    """The checkpoint in ``directory``, or None when there is none (or no directory)."""
-    if not directory or not (Path(directory) / FILENAME).is_file():
+    """The checkpoint in ``directory``, or None when there is none (or no directory).
+
+    The file is removed once read: the copy it came from (Tune's) stays, and a file left in the
+    directory would be handed over again as a new checkpoint at the next report.
+    """
+    path = Path(directory) / FILENAME if directory else None
+    if path is None or not path.is_file():
         return None
     # Our own file; it holds RNG states (Python tuples, NumPy arrays), so not weights_only.
-    return torch.load(Path(directory) / FILENAME, map_location="cpu", weights_only=False)
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    path.unlink()
+    return state

@@ -59,8 +59,8 @@ def _settings(config: dict) -> tuple[dict, TaskSpec, dict]:
 
 def _eval_schedule(steps, epochs, every) -> tuple[int, tuple[int, ...]]:
     """(steps, the steps after which to evaluate): ``epochs`` evals exactly when given (at
-    ceil(i x steps / epochs), so the last is the last step), else one every ``every`` steps
-    and one at the end."""
+    ceil(i x steps / epochs), so the last is the last step; at most one per step, so fewer
+    when epochs > steps), else one every ``every`` steps and one at the end."""
     if steps is None:
         every = every or 100
         steps = (epochs or 10) * every
@@ -227,21 +227,26 @@ def train(config: dict, report) -> dict:
 
     device_type = torch.device(s["device"]).type
     micro = s["batch_size"] // s["grad_accum"]
+    # target tokens per class, on the host: the loss of a batch is the mean over all its target
+    # tokens, however it is split into micro-batches (label words differ in length, e.g. RTE's)
+    target_tokens = (targets != -100).sum(1).cpu()
     loss_sum = torch.zeros((), device=s["device"])
     n_loss, t_interval = 0, time.perf_counter()
     eval_steps = set(s["eval_steps"])
     while st["step"] < s["steps"] and st["status"] == "ok":
         idx = batches.next()
+        batch_tokens = int(target_tokens[train_split["target"][idx]].sum())
         for j in range(s["grad_accum"]):
             part = idx[j * micro: (j + 1) * micro]
             ids, mask = _inputs(train_split, part, s["device"])
             labels = targets[train_split["target"][part].to(s["device"], non_blocking=True)]
             with torch.autocast(device_type, torch.bfloat16, enabled=s["amp"]):
-                loss = net(input_ids=ids, attention_mask=mask, labels=labels).loss
-            (loss / s["grad_accum"]).backward()
-            loss_sum += loss.detach().float()
-            n_loss += 1
+                loss = net(input_ids=ids, attention_mask=mask, labels=labels).loss  # mean over its tokens
+            share = int(target_tokens[train_split["target"][part]].sum()) / batch_tokens
+            (loss * share).backward()
+            loss_sum += loss.detach().float() * share
             st["tokens"] += int(train_split["lengths"][part].sum())
+        n_loss += 1
         opt.step()
         opt.zero_grad(set_to_none=True)
         st["step"] += 1
@@ -249,7 +254,8 @@ def train(config: dict, report) -> dict:
             sched.step()
         if st["step"] not in eval_steps:
             continue
-        # --- eval interval: the only host syncs of the loop ---
+        # --- eval interval: the loop's own host syncs (transformers' mask helper also checks
+        # `padding_mask.all()` on the host in each forward) ---
         st["train_loss"] = float(loss_sum / max(1, n_loss))
         st["train_time"] += time.perf_counter() - t_interval
         st["epoch"] += 1
