@@ -24,11 +24,12 @@ RESULT_KEYS = ("score", "test_score", "chance", "train_loss", "steps", "wall_tim
 TEXT_KEYS = ("device_name", "device_kind")
 # The runner's named results kept as extra columns (e.g. MNLI's test_acc_mm, GLUE's truncated_train).
 NAMED_RESULT_PREFIXES = ("val_", "test_", "truncated_")
-# Keys Ray adds to every result, and the adapter's own flags: not part of the per-epoch history.
+# Keys Ray adds to every result, the adapter's own flags and the task's constant chance level (in
+# trials.csv): not part of the per-epoch history.
 RAY_KEYS = {
     "timestamp", "time_this_iter_s", "time_total_s", "training_iteration", "pid", "node_ip",
     "time_since_restore", "iterations_since_restore", "checkpoint_dir_name", "done", "final",
-    "trial_id", "date", "hostname", "config", "should_checkpoint",
+    "trial_id", "date", "hostname", "config", "should_checkpoint", "chance",
 }
 
 

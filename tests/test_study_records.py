@@ -34,11 +34,11 @@ def test_a_retry_from_a_checkpoint_keeps_the_epochs_it_resumed_from():
 
 def test_unevaluated_epochs_have_no_score_in_the_history():
     frame = _frame([1, 2, 3], [0.0, 0.0, 90.0], train_loss=[2.0, 1.0, 0.5],
-                   evaluated=[False, False, np.nan])
+                   evaluated=[False, False, np.nan], chance=[10.0] * 3)
     h = history_rows("t", CONFIG, frame)
     assert _scores(h) == [(3, 90.0)]
     assert h.loc[h["key"] == "train_loss", "epoch"].tolist() == [1, 2, 3]
-    assert set(h["key"]) == {"score", "train_loss"}
+    assert set(h["key"]) == {"score", "train_loss"}  # chance is a constant of the trial (trials.csv)
 
 
 def test_a_trial_waiting_for_its_retry_is_not_finished():
