@@ -64,7 +64,7 @@ def normalized_scales(
     device = sqrt_sizes.device
     n_seg = sqrt_sizes.numel()
     sqrt_sizes = sqrt_sizes.to(wide_dtype(params))
-    floor = torch.zeros((), dtype=sqrt_sizes.dtype, device=device)
+    floor = 0.0
     if orthogonal:
         unprojected = _segment_sum(_norms(updates, device).square(), ids, n_seg).sqrt()
         floor = unprojected * root_eps.to(sqrt_sizes.dtype)

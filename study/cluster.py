@@ -91,8 +91,6 @@ def plan_resources(spec: StudySpec) -> dict:
     max_gpus = max((n["GPU"] for n in nodes), default=0.0)
     explicit_gpu = spec.gpus_per_trial is not None
     gpu = spec.gpus_per_trial if explicit_gpu else (1.0 if max_gpus >= 1 else 0.0)
-    if gpu > max_gpus and not explicit_gpu:
-        raise SpecError(f"--gpus-per-trial {gpu:g} fits on no node (the largest has {max_gpus:g} GPUs)")
     if spec.cpus_per_trial is not None:
         cpu = spec.cpus_per_trial
     elif gpu > 0 and max_gpus >= gpu:

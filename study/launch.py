@@ -132,12 +132,12 @@ def tune_plan(spec: StudySpec) -> tuple[int, float]:
     return trials, float(trials * spec.epochs)
 
 
-def study_plan(spec: StudySpec, cells: dict[str, dict]) -> tuple[int, float]:
-    """Trials and epochs of the whole study, as if every cell gets its confirm runs."""
-    trials, epochs = tune_plan(spec)
-    fixed = fixed_configs(spec, cells, None, {})
-    confirm = spec.seeds * len(cells) if "confirm" in spec.phases else 0
-    return trials + len(fixed) + confirm, epochs + sum(c["epochs"] for c in fixed) + confirm * spec.epochs
+def study_plan(spec: StudySpec) -> tuple[int, float]:
+    """Trials and epochs of the whole study, as if every cell gets its confirm runs (study.plan)."""
+    from study.plan import planned_configs
+
+    configs = planned_configs(spec)
+    return len(configs), float(sum(c["epochs"] for c in configs))
 
 
 def trial_dirname(trial) -> str:
@@ -194,7 +194,7 @@ def run_tune_phase(spec: StudySpec, cells: dict[str, dict], resources: dict, res
         search_alg=searcher, num_samples=spec.trials * len(cells), metric=METRIC, mode=MODE,
         max_concurrent_trials=concurrency(spec, resources), reuse_actors=True, trial_dirname_creator=trial_dirname,
     )
-    progress = CellProgress({progress_key(base): spec.trials for base in cells.values()}, *study_plan(spec, cells))
+    progress = CellProgress({progress_key(base): spec.trials for base in cells.values()}, *study_plan(spec))
     return _fit(spec, "tune", tune.with_resources(run_trial, resources), resume, retry_errored,
                 tune_config=tune_config, run_config=_run_config(spec, "tune", [progress]))
 

@@ -11,10 +11,8 @@ from collections import Counter
 import pandas as pd
 
 import search_spaces
-from study.spec import StudySpec
+from study.spec import PHASES, StudySpec
 from study.tasks import parse_task, runner_config
-
-PHASE_ORDER = ("tune", "confirm", "default", "paper")
 
 
 def planned_configs(spec: StudySpec) -> list[dict]:
@@ -39,7 +37,7 @@ def planned_configs(spec: StudySpec) -> list[dict]:
 def trial_counts(spec: StudySpec) -> dict[str, int]:
     """Trials per phase, in phase order."""
     counts = Counter(config["phase"] for config in planned_configs(spec))
-    return {phase: counts[phase] for phase in PHASE_ORDER if counts[phase]}
+    return {phase: counts[phase] for phase in PHASES if counts[phase]}
 
 
 def probe_seconds_per_epoch(spec: StudySpec, task_name: str) -> float:

@@ -101,12 +101,13 @@ class CellSearcher(Searcher):
         """Copy the cells' newly finished Optuna trials into the journal file."""
         if not self.storage_path:
             return
-        journal = optuna_storage(self.storage_path)
+        journal = None  # opened (the whole file replayed) only when there is something to add
         finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL, optuna.trial.TrialState.PRUNED)
         for key in self.cells:
             source = optuna.load_study(study_name=key, storage=self.memory)
             new = [t for t in source.get_trials(deepcopy=False, states=finished) if t.number not in self.exported[key]]
             if new:
+                journal = journal or optuna_storage(self.storage_path)
                 target = optuna.create_study(study_name=key, storage=journal, direction=source.direction,
                                              load_if_exists=True)
                 target.add_trials(new)

@@ -277,15 +277,9 @@ def test_swa_averages_from_its_start_and_anneals_the_lr():
         torch.testing.assert_close(a, f + 0.5)
 
 
-def test_paper_settings_cover_the_preset():
-    assert set(glue.PAPER_SETTINGS) == {"adamw", "lion", "sepnorm", "ortsepnorm"}
-    cfg = glue.paper_config("sepnorm", steps=5000)
-    assert cfg["steps"] == 5000 and cfg["batch_size"] == 128 and cfg["schedule"] == "constant"
-    assert cfg["groups"] == "layer" and cfg["protocol"] == "paper" and cfg["model"] == "t5-base"
-    for name, hp in glue.PAPER_SETTINGS.items():
-        optim.registry.resolve(name, hp)  # every name is one optim.build accepts
-    with pytest.raises(ValueError, match="'thermolion'"):
-        glue.paper_config("thermolion")
+def test_paper_scores_cover_table_3():
+    assert set(glue.PAPER_SCORES) == {"cola", "sst2", "mrpc", "stsb", "qqp", "mnli_m", "mnli_mm", "qnli", "rte"}
+    assert all(set(row) == {"adamw", "lion", "sepnorm", "ortsepnorm"} for row in glue.PAPER_SCORES.values())
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ import optuna
 import pytest
 import yaml
 
+import optim
 import search_spaces as ss
 from search_spaces import Categorical, Constant, Float, Int, LogOrZero
 
@@ -301,18 +302,19 @@ def test_sepnorm_paper_points():
 
 
 def test_sepnorm_glue_points_and_budget():
-    from runners.glue import PAPER_SETTINGS, paper
-
     ran = {o for o in ALL if ss.paper_point(o, "sepnorm", "glue-rte") is not None}
     assert ran == {"adamw", "lion", "sepnorm", "ortsepnorm"}
-    for opt in ran:  # the runner's own record of the paper's T5 setting, and batch 128
+    sign = dict(lr=1e-5, weight_decay=0.3, beta1=0.9, beta2=0.99)  # runners/glue/paper.py's reading
+    settings = {"adamw": dict(lr=1e-4, weight_decay=0.1, beta1=0.9, beta2=0.999, eps=1e-8), "lion": sign,
+                "sepnorm": {**sign, "groups": "layer"}, "ortsepnorm": {**sign, "groups": "layer"}}
+    for opt in ran:  # the paper's T5 setting, and batch 128
         point = ss.paper_point(opt, "sepnorm", "glue-rte")
-        assert point == {**PAPER_SETTINGS[opt], "batch_size": 128, "wd_exempt": False,
-                         **({"eps": 1e-8} if opt == "adamw" else {})}
+        assert point == {**settings[opt], "batch_size": 128, "wd_exempt": False}
+        optim.registry.resolve(opt, {k: v for k, v in point.items() if k != "batch_size"})  # optim.build takes it
     lion, adamw = (ss.paper_point(o, "sepnorm", "glue-rte") for o in ("lion", "adamw"))
     assert lion["lr"] == adamw["lr"] / 10 and lion["weight_decay"] == pytest.approx(3 * adamw["weight_decay"])
     budget = ss.paper_budget("sepnorm", "glue-rte")
-    assert budget["steps"] == paper.RUN["steps"] == 50_000 and budget["schedule"] == "constant"
+    assert budget["steps"] == 50_000 and budget["schedule"] == "constant"
     assert budget["warmup_steps"] == 0 and budget["eval_every"] is None
     assert ss.paper_budget("sepnorm", "cifar10-resnet20") == {}
     assert ss.paper_budget("thermolion", "digits") == {"epochs": 12, "eval_each_epoch": False}

@@ -112,12 +112,9 @@ def test_relative_data_paths_become_absolute(tmp_path, monkeypatch):
     assert spec.task_config["data_files"] == {"train": str(tmp_path / "t.csv"), "validation": [str(tmp_path / "v1.csv")]}
 
 
-def _nodes(*specs):
-    return [{"Alive": True, "Resources": {"CPU": c, **({"GPU": g} if g else {})}} for c, g in specs]
-
-
 def test_slots_and_autoscaling_gpus(monkeypatch, capsys):
     import ray
+    from test_study_cluster import _nodes
 
     from study.cluster import plan_resources, trial_slots
     from study.spec import StudySpec, validate

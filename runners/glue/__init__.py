@@ -67,8 +67,7 @@ step with the same data order and the same losses (from the last checkpointed ev
 
 from .loop import train
 from .metrics import chance, compute
-from .paper import PAPER_SCORES, PAPER_SETTINGS, paper_config
+from .paper import PAPER_SCORES
 from .tasks import TASKS, resolve_task
 
-__all__ = ["train", "compute", "chance", "TASKS", "resolve_task", "PAPER_SETTINGS",
-           "PAPER_SCORES", "paper_config"]
+__all__ = ["train", "compute", "chance", "TASKS", "resolve_task", "PAPER_SCORES"]

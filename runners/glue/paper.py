@@ -8,20 +8,11 @@ and SepNorm at 1/10 of AdamW's lr with about 3x its weight decay (Table 6, ViT f
 6.25e-5 / 0.1 against 6.25e-6 / 0.3). The T5 lr and wd below are therefore ASSUMED: AdamW at
 1e-4 (a usual constant T5 fine-tuning lr) with wd 0.1, the others at Table 6's ratios. The paper
 phase should say so next to its numbers. SepNorm groups: one per layer, the paper's choice.
-The study's GLUE paper point (``search_spaces.points``) is this setting (tested).
+These settings and the budget are the study's GLUE paper point and budget, kept in one place:
+``search_spaces.points`` (``paper_point``, ``paper_budget``). This module keeps Table 3's scores.
 """
 
 from __future__ import annotations
-
-RUN = dict(model="t5-base", batch_size=128, steps=50_000, schedule="constant", warmup_steps=0,
-           amp=True, protocol="paper", seeds=3)
-
-PAPER_SETTINGS: dict[str, dict] = {
-    "adamw": dict(lr=1e-4, weight_decay=0.1, beta1=0.9, beta2=0.999),
-    "lion": dict(lr=1e-5, weight_decay=0.3, beta1=0.9, beta2=0.99),
-    "sepnorm": dict(lr=1e-5, weight_decay=0.3, beta1=0.9, beta2=0.99, groups="layer"),
-    "ortsepnorm": dict(lr=1e-5, weight_decay=0.3, beta1=0.9, beta2=0.99, groups="layer"),
-}
 
 # Table 3 (T5-Base, GLUE dev, peak, mean over 3 runs), in points; two numbers = the task's two
 # metrics in the paper's order (MRPC, QQP: F1 / accuracy; STS-B: Pearson / Spearman).
@@ -40,14 +31,3 @@ PAPER_SCORES: dict[str, dict[str, tuple[float, ...]]] = {
     "rte": {"adamw": (79.9,), "lion": (79.5,), "sepnorm": (80.4,), "ortsepnorm": (80.4,)},
 }
 
-
-def paper_config(optimizer: str, steps: int | None = None) -> dict:
-    """Runner config keys (without ``task``/``seed``) of the paper point for ``optimizer``;
-    ``steps`` scales the 50k-step budget down (constant lr, so nothing else changes)."""
-    if optimizer not in PAPER_SETTINGS:
-        raise ValueError(f"the SepNorm paper has no GLUE setting for {optimizer!r}; "
-                         f"it has {', '.join(PAPER_SETTINGS)}")
-    run = {k: v for k, v in RUN.items() if k != "seeds"}
-    if steps is not None:
-        run["steps"] = int(steps)
-    return {**run, "optimizer": optimizer, **PAPER_SETTINGS[optimizer]}
