@@ -165,7 +165,7 @@ def run(trial_s: float, nodes: int, gpus_per_node: int, waves: int, cpus_per_tri
     finally:
         ray.shutdown()
         cluster.shutdown()
-    spans = pd.read_csv(stamps, sep=" ", names=["start", "end", "pid", "cell"])
+    spans = pd.read_csv(stamps, sep=" ", names=["start", "end", "pid", "cell", "trial"])
     spans[["start", "end"]] -= launched
     if storage is None:
         shutil.rmtree(workdir)
