@@ -117,6 +117,11 @@ def test_bundled_tpe_asks_a_batch_and_hears_each_configuration(studies):
     state = json.loads((studies["bundled"] / "study.json").read_text())
     assert state["tune_batch"] == 2
     assert set(state["seconds_per_epoch"]) == {"digits/adamw", "digits/lion"}
+    from reports.caveats import search_batch
+    from reports.load import load_study
+
+    assert "batches of up to 2" in search_batch(load_study(studies["bundled"]).spec)  # the report says so
+    assert search_batch(load_study(studies["unbundled"]).spec) is None
 
 
 @pytest.mark.slow
