@@ -56,11 +56,15 @@ def is_tensor(x: object) -> bool:
     return isinstance(x, torch.Tensor)
 
 
+def per_tensor(value, n: int):
+    """A number as it is; a 0-d tensor repeated once per tensor of a list, for the foreach overloads
+    that take a list (those taking one scalar would read a tensor on the host)."""
+    return [value] * n if is_tensor(value) else value
+
+
 def foreach_lerp(xs: list[torch.Tensor], ys: list[torch.Tensor], weight, inplace: bool = False):
-    """xs + weight * (ys - xs), in place into ``xs`` with ``inplace`` (``weight`` a number or a
-    0-d tensor, given per tensor: the single-weight overload would read a tensor weight on the host)."""
-    if is_tensor(weight):
-        weight = [weight] * len(xs)
+    """xs + weight * (ys - xs), in place into ``xs`` with ``inplace`` (``weight`` a number or a 0-d tensor)."""
+    weight = per_tensor(weight, len(xs))
     return torch._foreach_lerp_(xs, ys, weight) if inplace else torch._foreach_lerp(xs, ys, weight)
 
 

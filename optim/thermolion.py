@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from ._common import (CompiledStep, check_hparams, compiled, decay_, foreach_add_scaled_, foreach_lerp, foreach_addcmul_,
-                      gather, wide_dtype)
+                      gather, per_tensor, wide_dtype)
 
 NOISE_FLOOR = 0.01
 
@@ -56,7 +56,7 @@ def thermolion(
     torch._foreach_mul_(exp_avg_sqs, beta2)
     foreach_addcmul_(exp_avg_sqs, grads, grads, 1.0 - beta2)
     denom = torch._foreach_sqrt(exp_avg_sqs)
-    torch._foreach_add_(denom, eps)
+    torch._foreach_add_(denom, per_tensor(eps, len(denom)))
     ratio = torch._foreach_div(exp_avgs, denom)  # r = m / (sqrt(v) + eps)
     del denom
     half = torch._foreach_abs(ratio)  # (1 - tanh|r|) / 2 = sigmoid(-2|r|)
