@@ -16,7 +16,7 @@ import search_spaces
 from study.errors import SpecError, did_you_mean
 from study.presets import PRESETS
 from study.rounds import seed_range
-from study.tasks import RUNNER_KEYS, parse_task
+from study.tasks import RUNNER_KEYS, STUDY_KEYS, parse_task
 
 PHASES = ("tune", "confirm", "default", "paper")
 TRACKERS = ("mlflow", "wandb", "tensorboard")
@@ -182,9 +182,12 @@ def validate(spec: StudySpec) -> StudySpec:
     runners = {parse_task(t).runner for t in spec.tasks}
     spec.task_config = absolute_paths(spec.task_config)
     for key in spec.task_config:
-        if not any(key in RUNNER_KEYS[r] for r in runners):
-            known = sorted(set().union(*(RUNNER_KEYS[r] for r in runners)))
-            raise SpecError(f"task_config: unknown key {key!r} for the study's tasks; known: {', '.join(known)}")
+        if not any(key in RUNNER_KEYS[r] + STUDY_KEYS[r] for r in runners):
+            keys = sorted(set().union(*(RUNNER_KEYS[r] + STUDY_KEYS[r] for r in runners)))
+            raise SpecError(f"task_config: unknown key {key!r} for the study's tasks; known: {', '.join(keys)}")
+    steps = spec.task_config.get("paper_steps")
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        raise SpecError(f"task_config: paper_steps must be a positive integer, got {steps!r}")
     if "confirm" in spec.phases and "tune" not in spec.phases:
         raise SpecError("phases: confirm re-runs the best tune trials, so it needs the tune phase too")
     if not isinstance(spec.search_space, dict):

@@ -53,6 +53,19 @@ def simulate(seeds: int, reps: int, gap: float = 0.0, tasks: int = 12, optimizer
     return out
 
 
+def bounded_coverage(seeds: int, reps: int, mean: float = 98.0, sd: float = 1.0, seed: int = 0) -> dict[str, float]:
+    """Coverage of the 95% t interval cut to 0-100 (reports.stats.t_interval's `bounds`) on skewed
+    scores near the ceiling: 100 x Beta with the given mean and SD in points (mean 98, SD 1: two SDs
+    below 100), and the share of plain t intervals that reached past 100 (what the cut removes)."""
+    m, v = mean / 100, (sd / 100) ** 2
+    k = m * (1 - m) / v - 1
+    x = 100 * np.random.default_rng(seed).beta(m * k, (1 - m) * k, (reps, seeds))
+    _, low, high = stats.t_interval(x, bounds=(0.0, 100.0))
+    _, _, plain_high = stats.t_interval(x)
+    return {"coverage": float(np.mean((low <= mean) & (mean <= high))), "past_100": float(np.mean(plain_high > 100)),
+            "inside": float(np.mean((low >= 0) & (high <= 100)))}
+
+
 def simulate_sequential(n_min: int, n_max: int, reps: int, gap: float = 0.0, tasks: int = 12, optimizers: int = 11,
                         sd: float = 2.0, seed: int = 0) -> dict[str, float]:
     """Calibration of `--seeds auto` (reports.sequential) beside a fixed design of n_max seeds.
