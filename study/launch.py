@@ -143,7 +143,7 @@ def study_plan(spec: StudySpec) -> tuple[int, float]:
 
 
 def trial_dirname(trial) -> str:
-    """A trial's directory is named by the study's trial id (Ray's default spells out the config)."""
+    """A trial's directory and name are the study's trial id (Ray's default spells out the config)."""
     config = trial.config.get("trial", trial.config)  # fixed-phase configs are nested
     return config.get("_trial_id") or f"trial_{trial.trial_id}"
 
@@ -195,6 +195,7 @@ def run_tune_phase(spec: StudySpec, cells: dict[str, dict], resources: dict, res
     tune_config = tune.TuneConfig(
         search_alg=searcher, num_samples=spec.trials * len(cells), metric=METRIC, mode=MODE,
         max_concurrent_trials=concurrency(spec, resources), reuse_actors=True, trial_dirname_creator=trial_dirname,
+        trial_name_creator=trial_dirname,  # trackers (MLflow run names) show the study's trial ids
     )
     progress = CellProgress({progress_key(base): spec.trials for base in cells.values()}, *study_plan(spec))
     return _fit(spec, "tune", tune.with_resources(run_trial, resources), resume, retry_errored,
@@ -214,7 +215,7 @@ def run_fixed_phase(spec: StudySpec, configs: list[dict], resources: dict, resum
     progress = CellProgress(budget, tune_trials + len(configs), tune_epochs + sum(c["epochs"] for c in configs),
                             tune_trials, tune_epochs)
     tune_config = tune.TuneConfig(metric=METRIC, mode=MODE, max_concurrent_trials=concurrency(spec, resources),
-                                  reuse_actors=True, trial_dirname_creator=trial_dirname)
+                                  reuse_actors=True, trial_dirname_creator=trial_dirname, trial_name_creator=trial_dirname)
     return _fit(spec, "fixed", tune.with_resources(run_fixed_trial, resources), resume, retry_errored,
                 param_space={"trial": tune.grid_search(configs)}, tune_config=tune_config,
                 run_config=_run_config(spec, "fixed", [progress]))
