@@ -65,7 +65,8 @@ def _parser() -> argparse.ArgumentParser:
     launch.add_argument("--trials", type=int, help="tune trials per cell (equal for every cell)")
     launch.add_argument("--iid-trials", type=int, help="of those, the first R drawn i.i.d. at random")
     launch.add_argument("--epochs", type=int, help="training epochs per trial")
-    launch.add_argument("--seeds", type=int, help="fresh seeds for the confirm, default and paper phases")
+    launch.add_argument("--seeds", help="fresh seeds for the confirm, default and paper phases: a number, or `auto` "
+                                        "(2 to 10: seeds in rounds until each claim is decided) or MIN-MAX")
     launch.add_argument("--paper-seeds", type=int, help="seeds of the paper phase (default: --seeds)")
     launch.add_argument("--phases", help="comma-separated subset of tune,confirm,default,paper")
     launch.add_argument("--address", help="Ray address: 'auto' or host:port joins a cluster; default a local Ray")

@@ -15,6 +15,7 @@ import yaml
 import search_spaces
 from study.errors import SpecError, did_you_mean
 from study.presets import PRESETS
+from study.rounds import seed_range
 from study.tasks import RUNNER_KEYS, STUDY_KEYS, parse_task
 
 PHASES = ("tune", "confirm", "default", "paper")
@@ -32,7 +33,8 @@ class StudySpec:
     optimizers: list[str] = field(default_factory=lambda: ["adamw", "lion"])
     trials: int = 6  # N: tune trials per cell, equal for every cell
     iid_trials: int = 4  # R: the first R tune trials of a cell are i.i.d. draws
-    seeds: int = 2  # S: fresh seeds for the confirm, default and paper phases
+    seeds: int = 2  # S: fresh seeds for the confirm, default and paper phases (with seeds_max: the minimum)
+    seeds_max: int | None = None  # `seeds: auto` / {min, max}: rounds add seeds to undecided claims up to this
     paper_seeds: int | None = None  # seeds of the paper phase (None: `seeds`); its runs take the paper's budget
     epochs: int = 3  # training budget per trial (vision epochs; glue eval intervals)
     phases: list[str] = field(default_factory=lambda: list(PHASES))
@@ -150,6 +152,7 @@ def validate(spec: StudySpec) -> StudySpec:
     spec.iid_trials = _positive_int("iid_trials", spec.iid_trials, allow_zero=True)
     if spec.iid_trials > spec.trials:
         spec.iid_trials = spec.trials
+    spec.seeds, spec.seeds_max = seed_range(spec.seeds, spec.seeds_max, _names("phases", spec.phases))
     spec.seeds = _positive_int("seeds", spec.seeds)
     if spec.paper_seeds is not None:
         spec.paper_seeds = _positive_int("paper_seeds", spec.paper_seeds)
