@@ -165,3 +165,16 @@ def trial_states(trial_config: dict, status: str, last_result: dict | None) -> l
         else:
             out.append((config, "RUNNING" if status == "RUNNING" and i == finished_upto + 1 else "PENDING", None))
     return out
+
+
+def running_config_id(trial) -> str:
+    """The study's id of the configuration a Ray trial was running (what a retry log names)."""
+    states = trial_states(trial.config, "RUNNING", trial.last_result)
+    running = [c for c, state, _ in states if state == "RUNNING"] or [c for c, _, _ in states]
+    return running[0].get("_trial_id") or f"trial_{trial.trial_id}"
+
+
+def configured_size(spec) -> int | None:
+    """Configurations per bundle as the spec sets it: `--bundle`; else 1 with experiment trackers
+    (`--log-to` logs one run per Ray trial: each trial stays its own run); else None (automatic)."""
+    return spec.bundle or (1 if spec.log_to else None)

@@ -14,7 +14,8 @@ from collections import Counter, defaultdict
 import pandas as pd
 
 import search_spaces
-from study.bundles import auto_size, cell_of, pack
+from study.batch_cap import batch_caps
+from study.bundles import auto_size, cell_of, configured_size, pack
 from study.spec import PHASES, StudySpec
 from study.tasks import parse_task, runner_config
 
@@ -65,7 +66,7 @@ def tune_bundle_sizes(spec: StudySpec, seconds: dict[str, float] | None, slots: 
     while any(left.values()):
         key = max(left, key=lambda k: left[k])  # the cell with the fewest handed out
         measured = seconds.get(key) if seconds and len(sizes) >= slots else None
-        size = spec.bundle or auto_size(measured, sum(left.values()), slots)
+        size = configured_size(spec) or auto_size(measured, sum(left.values()), slots)
         size = min(size, left[key])
         left[key] -= size
         sizes.append(size)
@@ -84,7 +85,7 @@ def phase_lines(spec: StudySpec, configs: list[dict], slots: int,
     tune_sizes = tune_bundle_sizes(spec, seconds if seconds_per_epoch else None, slots)
     ray_trials["tune"] = len(tune_sizes)
     fixed = [c for c in configs if c["phase"] != "tune"]
-    for bundle in pack(fixed, slots, spec.bundle, seconds_per_epoch):
+    for bundle in pack(fixed, slots, configured_size(spec), seconds_per_epoch):
         for config in bundle:
             ray_trials[config["phase"]] += 1 / len(bundle)
     for config in configs:
@@ -126,7 +127,7 @@ def print_plan(spec: StudySpec, probe: bool = False) -> int:
     if probe:
         per_task = {task: probe_seconds_per_epoch(spec, task) for task in spec.tasks}
         per_epoch = {f"{t}/{o}": per_task[t] for t in spec.tasks for o in spec.optimizers}
-    lines = phase_lines(spec, configs, slots, per_epoch) if (per_epoch or spec.bundle) else {}
+    lines = phase_lines(spec, configs, slots, per_epoch) if (per_epoch or configured_size(spec)) else {}
     for phase, n in counts.items():
         print(f"  {phase}: {n} trials" + (f" {lines[phase]}" if phase in lines else ""))
     print(f"  total: {len(configs)} trials")
@@ -137,6 +138,11 @@ def print_plan(spec: StudySpec, probe: bool = False) -> int:
     print(f"  per trial: {spec.epochs} epochs (paper phase: its paper's budget), "
           f"timeout {f'{spec.trial_timeout:g} s' if spec.trial_timeout else 'none'}, "
           f"GPUs {'auto (1 if the cluster has GPUs)' if gpus is None else f'{gpus:g}'}")
+    if spec.task_config.get("paper_steps") and any(parse_task(t).runner == "glue" for t in spec.tasks):
+        print(f"  GLUE paper phase: {spec.task_config['paper_steps']} steps (task_config paper_steps; the paper's 50,000)")
+    for task_name, cap in batch_caps(spec).items():
+        print(f"  batch sizes on {task_name}: at most {cap}, the examples its training split has "
+              "(larger search choices dropped, the default and paper points run at it)")
     if not probe:
         print("  cost: pass --probe to time one short trial per task on this machine")
         return 0

@@ -20,11 +20,16 @@ OFFLINE_DATASETS = ("digits", "synthetic", "mnist5k")  # with the above: runners
 # Runner keys a study's task_config may set (kept equal to the runners' own lists: tested), so a
 # typo stops the spec instead of reaching optim.build as an unknown hyperparameter in every trial.
 RUNNER_KEYS = {
-    "vision": ("device", "data_dir", "n_train", "amp", "schedule", "diagnostics", "batch_size", "eval_each_epoch"),
+    "vision": ("device", "data_dir", "n_train", "amp", "schedule", "diagnostics", "batch_size", "eval_each_epoch",
+               "compile_optimizer"),
     "glue": ("model", "device", "data_dir", "data_files", "cache_dir", "n_train", "n_val", "amp", "schedule",
              "warmup_steps", "steps", "eval_every", "grad_accum", "max_length", "eval_batch_size",
              "diagnostics", "batch_size", "selection", "checkpoint_every"),
 }
+
+# task_config keys the study itself reads (never passed to the runner): the GLUE paper phase's
+# steps (default the paper's 50,000; fewer for a smoke run).
+STUDY_KEYS = {"vision": (), "glue": ("paper_steps",)}
 
 
 @dataclass(frozen=True)

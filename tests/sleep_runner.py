@@ -9,6 +9,8 @@ seeds), `hang` (the trial never ends: the timeout must stop it), `hang_seeds` (t
 seeds) and `crash_unless` (an infrastructure error, OSError, until that file exists).
 With `stamps` (a file path), each trial that ends appends `<start> <end> <pid> <optimizer> <trial id>`
 (wall clock) to it, so that a benchmark can count busy slots over time and a test the runs of a trial.
+With `starts` (a file path), each trial (each attempt) appends its id when it starts, so that a
+test can tell how many are running.
 """
 from __future__ import annotations
 
@@ -28,6 +30,9 @@ def _sleep(seconds: float) -> None:
 
 def train(config: dict, report) -> dict:
     t_start = time.time()
+    if config.get("starts"):
+        with open(config["starts"], "a") as f:
+            f.write(f"{config.get('_trial_id')}\n")
     lr = float(config.get("lr", 1e-3))
     score = max(CHANCE, 90.0 - 20.0 * abs(math.log10(lr) + 3.0))
     epochs = int(config.get("epochs", 1))
