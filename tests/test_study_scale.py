@@ -206,7 +206,7 @@ def test_errors_timeouts_tpe_trackers_status_and_retry_errored(tmp_path, capsys)
     behaviour = {"adamw": {"oom_above_lr": 0.0}, "lion": {"hang": True}, "sgd": {"crash_unless": str(disk_ok)}}
     config = tmp_path / "scale.yaml"
     config.write_text(f"optimizers: [adam, adamw, lion, sgd]\ntrials: 2\niid_trials: 2\nepochs: 1\nseeds: 1\n"
-                      f"phases: [tune, default]\nmax_failures: 0\ntrial_timeout: 5\nlog_to: [mlflow]\nbundle: 1\n"
+                      f"phases: [tune, default]\nmax_failures: 0\ntrial_timeout: 5\nlog_to: [mlflow]\n"
                       f"storage: {tmp_path}\nname: scale\n")
     try:
         with _sleeping_cells(behaviour), _no_report():
