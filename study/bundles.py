@@ -17,6 +17,7 @@ a configuration of the study has been measured (the tune phase's first wave), bu
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 
@@ -28,8 +29,8 @@ BUNDLE_KEYS = {"config_index", "config_id", "config_time_s"}
 
 
 def bundle_configs(trial_config: dict) -> list[dict]:
-    """The configurations a Ray trial runs: its `bundle`, or (a study started before bundles, a
-    direct call) the one config, nested under `trial` in the old fixed phase."""
+    """The configurations a Ray trial runs: its `bundle`, or the one config a Ray trial of one
+    configuration has (plain in the tune phase, nested under `trial` in the fixed phases)."""
     if "bundle" in trial_config:
         return list(trial_config["bundle"])
     return [trial_config.get("trial", trial_config)]
@@ -109,14 +110,15 @@ class ConfigResult:
     finished: bool = field(default=False)
 
 
-def _clean_row(row: pd.Series) -> dict:
-    """A report as a dict, without the columns other reports of the trial added (NaN here)."""
-    out = {}
-    for key, value in row.items():
-        if isinstance(value, float) and math.isnan(value):
-            continue
-        out[key] = value.item() if hasattr(value, "item") else value
-    return out
+def _reports(result) -> list[dict]:
+    """Every report of a Ray trial as Ray stored it (its result.json: the reported types, where a
+    DataFrame would turn an integer column with gaps into floats), without the config it repeats."""
+    try:
+        with result.filesystem.open_input_stream(f"{result.path}/result.json") as f:
+            lines = f.readall().decode("utf-8").splitlines()
+    except (OSError, AttributeError):  # not written (yet): no report
+        return []
+    return [{k: v for k, v in json.loads(line).items() if k != "config"} for line in lines if line.strip()]
 
 
 def expand(result) -> list[ConfigResult]:
@@ -126,23 +128,15 @@ def expand(result) -> list[ConfigResult]:
     (a bundle restarted from a checkpoint older than its last report runs a configuration again:
     the last run counts). Unfinished configurations carry the trial's error, if Tune gave up on it.
     """
-    configs = bundle_configs(result.config or {})
-    frame = result.metrics_dataframe
+    reports = _reports(result)
     out = []
-    for index, config in enumerate(configs):
-        mine = None
-        if frame is not None and not frame.empty and "config_index" in frame:
-            mine = frame[frame["config_index"] == index]
-        finals = mine[mine["final"] == True] if mine is not None and "final" in mine else None  # noqa: E712
-        finished = finals is not None and not finals.empty
-        if finished:
-            metrics = _clean_row(finals.iloc[-1])
-        elif mine is not None and not mine.empty:
-            metrics = _clean_row(mine.iloc[-1])
-        else:
-            metrics = {}
-        out.append(ConfigResult(config=config, metrics=metrics, error=None if finished else result.error,
-                                metrics_dataframe=mine, path=str(result.path), finished=finished))
+    for index, config in enumerate(bundle_configs(result.config or {})):
+        mine = [r for r in reports if r.get("config_index") == index]
+        finals = [r for r in mine if r.get("final") is True]
+        metrics = finals[-1] if finals else (mine[-1] if mine else {})
+        frame = pd.json_normalize(mine, sep="/") if mine else None
+        out.append(ConfigResult(config=config, metrics=metrics, error=None if finals else result.error,
+                                metrics_dataframe=frame, path=str(result.path), finished=bool(finals)))
     return out
 
 

@@ -223,8 +223,11 @@ def run_fixed_phase(spec: StudySpec, configs: list[dict], resources: dict, resum
                                   reuse_actors=True, trial_dirname_creator=trial_dirname, trial_name_creator=trial_dirname)
     bundles = pack(configs, concurrency(spec, resources), configured_size(spec), seconds_per_epoch)
     print(f"[{phase_names(spec, 'fixed')}] {len(configs)} trials in {len(bundles)} Ray trials", flush=True)
+    # bundles of one: the configs themselves (nested under "trial"), as trackers log them
+    space = {"bundle": tune.grid_search(bundles)} if max(map(len, bundles)) > 1 else \
+        {"trial": tune.grid_search([b[0] for b in bundles])}
     return _fit(spec, "fixed", tune.with_resources(run_trial, resources), resume, retry_errored,
-                param_space={"bundle": tune.grid_search(bundles)}, tune_config=tune_config,
+                param_space=space, tune_config=tune_config,
                 run_config=_run_config(spec, "fixed", [progress], max(map(len, bundles))))
 
 

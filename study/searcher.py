@@ -108,7 +108,7 @@ class CellSearcher(Searcher):
                             "_trial_id": config_id, "_hps": sorted(params)})
         self.owner[trial_id] = (key, [c["_trial_id"] for c in configs])
         self.largest = max(self.largest, size)
-        return {"bundle": configs}
+        return {"bundle": configs} if size > 1 else configs[0]  # one: a plain config, as trackers log it
 
     def bundle_size(self, key: str) -> int:
         """--bundle, else the size rule of study/bundles.py from the measured seconds."""

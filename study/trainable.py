@@ -183,11 +183,6 @@ def run_trial(config: dict) -> None:
             _run_config(configs[index], index, len(configs), restored if index == done else None)
 
 
-def run_fixed_trial(config: dict) -> None:
-    """Trainable of fixed phases started before bundles (param_space: a grid over `trial` configs)."""
-    run_trial(config)
-
-
 def _run_config(config: dict, index: int, size: int, restored: Path | None) -> None:
     """One configuration of a bundle (index of size): its reports, tagged with its index and id,
     and its final result; `restored` holds the runner's files of a run to resume, if any."""

@@ -170,12 +170,12 @@ def test_searcher_ids_are_deterministic_and_ray_id_repeats_are_refused():
 
     cells = {f"digits/{o}": {"task": "digits", "optimizer": o, "phase": "tune"} for o in ("adamw", "lion")}
     searcher = CellSearcher(cells, trials=2, iid_trials=2, seed=0, overrides={})
-    ids = [searcher.suggest(f"ray{i}")["bundle"][0]["_trial_id"] for i in range(4)]
+    ids = [searcher.suggest(f"ray{i}")["_trial_id"] for i in range(4)]
     assert ids == ["tune-digits-adamw-0", "tune-digits-lion-0", "tune-digits-adamw-1", "tune-digits-lion-1"]
     fresh = CellSearcher(cells, trials=2, iid_trials=2, seed=0, overrides={})
-    assert fresh.suggest("ray0")["bundle"][0]["_trial_id"] == ids[0]
+    assert fresh.suggest("ray0")["_trial_id"] == ids[0]
     assert fresh.suggest("ray0") is None  # a colliding Ray id: Tune asks again with another
-    assert fresh.suggest("ray9")["bundle"][0]["_trial_id"] == ids[1]
+    assert fresh.suggest("ray9")["_trial_id"] == ids[1]
 
 
 # ----------------------------------------------------------------------------- end to end (sleeping trials)
