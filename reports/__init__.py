@@ -20,6 +20,7 @@ from reports.figures import draw_all
 from reports.load import load_study
 from reports.render import to_html, to_markdown
 from reports.report import build_blocks, latex_exports, relevant_claims
+from reports.user_claims import load_user_claims
 from reports.views import numbers_from_today
 
 __all__ = ["write_report"]
@@ -41,7 +42,7 @@ def write_report(study_dir: str | Path, log: Callable[[str], None] = print) -> d
     scores = confirm[["task", "optimizer", "test_value", "chance"]].rename(columns={"test_value": "value"})
     ranks, poi, poi_ci, normalized, overall_note = aggregate(scores)
     profile = metrics.performance_profile(normalized)
-    claims = check_claims(study.trials)
+    claims = check_claims(study.trials, user=load_user_claims(out))
     files: dict[str, Path] = {}
     for name, df in (("summary.csv", summary), ("emp.csv", emp), ("importance.csv", importance), ("claims.csv", claims),
                      ("ranks.csv", ranks), ("poi.csv", poi.reset_index()), ("poi_ci.csv", poi_ci), ("profile.csv", profile)):

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections import Counter
 from pathlib import Path
 
 import pandas as pd
 
 import search_spaces
-from study import records
+from study import plugins, records
 from study.cluster import connect, plan_resources
 from study.console import LOG_NAME, attach_ray_logs
 from study.errors import SpecError
@@ -70,6 +71,7 @@ def cell_configs(spec: StudySpec, resources: dict) -> dict[str, dict]:
                 "epochs": spec.epochs, "seed": spec.seed,
                 "_runner": task.runner, "_cpus": resources["CPU"], "_study_dir": str(spec.study_dir),
                 "_fault_rate": spec.fault_rate, "_trial_timeout": spec.trial_timeout,
+                **({"_plugins": plugins.manifest()} if plugins.manifest() else {}),
             }
     return cells
 
@@ -107,7 +109,7 @@ def fixed_configs(spec: StudySpec, cells: dict[str, dict], tune_rows: pd.DataFra
                       "failed), so there is no tuned configuration to confirm", flush=True)
         if "default" in spec.phases:
             add("default", base, search_spaces.default_point(base["optimizer"]))
-        if "paper" in spec.phases:
+        if "paper" in spec.phases and task.paper:
             point = search_spaces.paper_point(base["optimizer"], task.paper, base["task"])
             if point is not None:
                 for protocol in task.paper_protocols:
@@ -291,7 +293,7 @@ def launch(spec: StudySpec, resume: bool = False, retry_errored: bool = False) -
     else:
         if (study_dir / "study.json").exists():
             raise SpecError(f"study {spec.name!r} already exists in {spec.storage}; pass --resume to continue it")
-        state = {"name": spec.name, "spec": spec.to_dict(), "phases": {}}
+        state = {"name": spec.name, "spec": spec.to_dict(), "phases": {}, "plugins": plugins.manifest()}
     from study.progress import start_clock
 
     start_clock()
@@ -304,6 +306,10 @@ def launch(spec: StudySpec, resume: bool = False, retry_errored: bool = False) -
         if not lock.held:
             lock.acquire()
         _save_state(study_dir, state)
+        if spec.claims and not resume:  # the report judges the claims as they were at launch
+            from reports.user_claims import USER_FILE
+
+            shutil.copyfile(spec.claims, study_dir / USER_FILE)
         print(f"study {spec.name}: {len(spec.tasks)} task(s) x {len(spec.optimizers)} optimizer(s), "
               f"{spec.trials} tune trials per cell ({spec.iid_trials} i.i.d.), {spec.seeds} seeds; "
               f"{resources['CPU']:g} CPU / {resources.get('GPU', 0):g} GPU per trial, "

@@ -33,19 +33,33 @@ class Task:
     runner: str  # "vision" | "glue"
     config: dict  # runner keys that the task name fixes (dataset and model for vision)
     defaults: dict  # runner keys the task_config may override (glue: the paper's T5-Base)
-    paper: str  # whose paper point the `paper` phase uses: "thermolion" | "sepnorm"
+    paper: str | None  # whose paper point the `paper` phase uses: "thermolion" | "sepnorm" (None: no paper)
     paper_protocols: tuple[str, ...]  # protocols the paper phase runs under
+
+
+_PLUGIN_TASKS: dict[str, Task] = {}  # registered by study.plugins (register_task, register_runner)
+
+
+def register(task: Task) -> None:
+    """Add a plugin's task (study.plugins checks its name first)."""
+    _PLUGIN_TASKS[task.name] = task
+
+
+def unregister(name: str) -> None:
+    _PLUGIN_TASKS.pop(name, None)
 
 
 def task_names() -> list[str]:
     """Every valid task name (for "did you mean")."""
     datasets = THERMOLION_DATASETS + OFFLINE_DATASETS
     return ([*datasets] + [f"{d}-{m}" for d in datasets for m in VISION_MODELS[1:]]
-            + [f"glue-{t}" for t in GLUE_TASKS])
+            + [f"glue-{t}" for t in GLUE_TASKS] + list(_PLUGIN_TASKS))
 
 
 def parse_task(name: str) -> Task:
     """Resolve a task name, or raise SpecError naming it."""
+    if name in _PLUGIN_TASKS:
+        return _PLUGIN_TASKS[name]
     if name.startswith("glue-"):
         glue_task = name[len("glue-"):]
         if glue_task not in GLUE_TASKS:
