@@ -92,7 +92,7 @@ def test_the_report_judges_the_users_claim(study):
     report = (study["dir"] / "report.md").read_text()
     first_screen = report.split("\n## ")[0]
     assert "**your claims** (1 claim about this study)" in first_screen
-    assert "my optimizer (AdaBelief) beats AdamW on digits" in report
+    assert "my optimizer, AdaBelief, beats AdamW on digits" in report
 
 
 def test_resume_reloads_the_plugins_and_refuses_a_changed_or_missing_one(study, capsys):
