@@ -160,14 +160,26 @@ def manifest() -> list[dict]:
 
 
 def ensure_loaded(records: list[dict]) -> None:
-    """Load a study's plugins in this process (a trial's worker) from its manifest."""
+    """Load a study's plugins in this process (a trial's worker) from its manifest. A plugin file
+    that is not on this machine is imported as the module Ray's runtime_env shipped (``runtime_env``)."""
     for record in records:
         if record["source"] in _loaded:
             continue
         if record["kind"] == "entry_point":
             _load_entry_point(record["source"], record.get("dist"))
+        elif record["kind"] == "file" and not os.path.isfile(record["source"]):
+            shipped = dict(record, optimizers=[], tasks=[], runners=[])
+            _import(shipped, lambda: _call_register(shipped, _import_shipped(record["source"])))
         else:
             load(record["source"])
+
+
+def runtime_env() -> dict | None:
+    """Ray's runtime_env that ships the plugin files to every node of a cluster (``py_modules``: each
+    file becomes a module of its own name there); installed plugins are not shipped, preflight checks
+    that every node has them."""
+    files = [r["source"] for r in _loaded.values() if r["kind"] == "file"]
+    return {"py_modules": files} if files else None
 
 
 def check_manifest(records: list[dict], study: str) -> None:
@@ -325,6 +337,14 @@ def _import_file(path: str):
     return module
 
 
+def _import_shipped(source: str):
+    """A plugin file shipped by ``runtime_env``: importable under its file's stem on this node."""
+    name = Path(source).stem
+    if importlib.util.find_spec(name) is None:
+        raise ModuleNotFoundError(f"plugin file {source} is neither on this node nor shipped to it")
+    return importlib.import_module(name)
+
+
 def _load_entry_point(value: str, dist: str | None) -> dict:
     """An entry point's value: ``module`` (registers on import) or ``module:callable`` (called)."""
     if value in _loaded:
@@ -344,10 +364,13 @@ def _load_entry_point(value: str, dist: str | None) -> dict:
     return _import(record, do_import)
 
 
-def current_hash(record: dict) -> str:
-    """The sha256 a plugin's manifest record would have here, now (raises if it is missing)."""
+def current_hash(record: dict, shipped: bool = False) -> str:
+    """The sha256 a plugin's manifest record would have here, now (raises if it is missing); with
+    ``shipped``, a plugin file not on this machine is hashed as the module Ray shipped."""
     if record["kind"] == "file":
         if not os.path.isfile(record["source"]):
+            if shipped:
+                return _module_hash(Path(record["source"]).stem)
             raise FileNotFoundError(f"no file {record['source']}")
         return _sha256([Path(record["source"])])
     module_name = record["source"].partition(":")[0]

@@ -68,7 +68,7 @@ def missing_plugin(manifest: list[dict]) -> str | None:
         return str(exc)
     for record in manifest:  # loaded here, but maybe another version than the driver's
         try:
-            same = plugins.current_hash(record) == record["sha256"]
+            same = plugins.current_hash(record, shipped=True) == record["sha256"]
         except (OSError, ModuleNotFoundError) as exc:
             return f"plugin {record['source']}: {exc}"
         if not same:

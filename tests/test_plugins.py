@@ -91,11 +91,30 @@ def test_module_plugin_calls_register_and_adds_an_optimizer_and_a_task(monkeypat
     assert code == 0
     assert "adabelief (from plugin my_optimizer):" in out
     assert "blobs (vision runner): from plugin my_optimizer" in out
+    assert "xor (xor runner): from plugin my_optimizer" in out
     from runners import vision_data
 
     data = vision_data.load("blobs")  # 16x16 floats in [0, 1] -> uint8 32x32, as every dataset
     assert data.train_x.dtype == torch.uint8 and tuple(data.train_x.shape[1:]) == (1, 32, 32)
     assert data.classes == 4 and data.channels == 1
+
+
+def test_plugin_runner_runs_a_task_of_a_new_kind_under_the_runner_contract(monkeypatch):
+    from study.launch import cell_configs
+    from study.spec import build_spec
+    from study.trainable import _runner_module
+
+    monkeypatch.syspath_prepend(str(EXAMPLE))
+    spec = build_spec(overrides={"plugins": ["my_optimizer"], "tasks": ["xor"], "optimizers": ["adabelief"],
+                                 "name": "x", "task_config": {}})
+    (base,) = cell_configs(spec, {"CPU": 1.0}).values()
+    assert base["_runner"] == "xor" and base["_plugins"][0]["source"] == "my_optimizer"
+    reports = []
+    config = {**base, **search_spaces.default_point("adabelief"), "epochs": 2, "lr": 0.03}
+    result = _runner_module(base["_runner"]).train(config, reports.append)
+    assert [r["epoch"] for r in reports] == [1, 2]
+    assert result["status"] == "ok" and result["chance"] == 50.0 and result["steps"] == 14
+    assert 50 < result["score"] <= 100 and 0 <= result["test_score"] <= 100  # it learns beyond chance
 
 
 def test_entry_point_of_an_installed_distribution_loads(tmp_path, monkeypatch):

@@ -1,4 +1,5 @@
-"""An optimizer-study plugin: AdaBelief (an optimizer the suite lacks) and `blobs`, a small task.
+"""An optimizer-study plugin: AdaBelief (an optimizer the suite lacks), `blobs` (a small vision
+task) and `xor` (a task of a new kind, with a runner of its own).
 
 Installed (`pip install -e examples/my_optimizer`), the entry point `my_optimizer:register`
 makes both appear in every study; without installing, `--plugin my_optimizer` does the same from
@@ -6,6 +7,7 @@ a directory on PYTHONPATH.
 """
 from .adabelief import AdaBelief
 from .blobs import blobs
+from .xor import train as train_xor
 
 
 def make(params, lr, weight_decay, beta1, beta2, eps):
@@ -14,7 +16,7 @@ def make(params, lr, weight_decay, beta1, beta2, eps):
 
 
 def register():
-    from study.plugins import register_optimizer, register_task
+    from study.plugins import register_optimizer, register_runner, register_task
 
     register_optimizer(
         "adabelief", make,
@@ -24,3 +26,4 @@ def register():
         default={"lr": 1e-3, "weight_decay": 0.0, "beta1": 0.9, "beta2": 0.999},
     )
     register_task("blobs", blobs)
+    register_runner("xor", train_xor)
