@@ -385,8 +385,9 @@ def _module_hash(module_name: str) -> str:
     if spec is None or not spec.origin or not os.path.isfile(spec.origin):
         raise ModuleNotFoundError(f"module {module_name} has no source file")
     origin = Path(spec.origin)
-    files = sorted(origin.parent.rglob("*.py")) if spec.submodule_search_locations else [origin]
-    return _sha256(files, root=origin.parent)
+    if not spec.submodule_search_locations:
+        return _sha256([origin])  # a single file: the same digest as that file loaded by path
+    return _sha256(sorted(origin.parent.rglob("*.py")), root=origin.parent)
 
 
 def _sha256(files: list[Path], root: Path | None = None) -> str:

@@ -144,8 +144,8 @@ def test_plugin_file_travels_to_both_nodes(two_node_cluster, tmp_path, capsys, m
                  "--storage-is-shared", "--name", "shipped", "--plugin", str(plugin), "--optimizers", "shipped",
                  "--trials", "2", "--iid-trials", "2", "--epochs", "1", "--phases", "tune",
                  "--max-concurrent", "2"])
-    out = capsys.readouterr().out
-    assert code == 0, out
+    out, err = capsys.readouterr()
+    assert code == 0, err
     assert "2 node(s) passed preflight" in out
     trials = pd.read_csv(tmp_path / "s" / "shipped" / "trials.csv")
     assert len(trials) == 2 and (trials["status"] == "ok").all()
