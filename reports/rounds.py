@@ -103,3 +103,33 @@ def claim_rounds(trials: pd.DataFrame, n_min: int, n_max: int, done: int | None 
     info = table.set_index("claim_id")[["task", "optimizer", "baseline", "claim"]]
     out = pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in info.columns])
     return out.join(info, on="claim_id")[COLUMNS]
+
+
+def apply_rounds(checked: pd.DataFrame, trials: pd.DataFrame, n_min: int, n_max: int) -> pd.DataFrame:
+    """claims.check_claims' table with each setting's verdicts as `--seeds auto` decided them:
+    `<s>_verdict`, `<s>_delta`, `<s>_ci_low/high` (the repeated confidence interval) and `<s>_n` at the
+    look where the claim stopped, `<s>_p_adj` its adjusted repeated p, `<s>_seeds` and `<s>_why`
+    ("decided at 4 seeds"; "max reached, inconclusive: ..."), which the report shows as the note;
+    aggregate (`all`) claims follow their members again."""
+    out = checked.copy()
+    decided = claim_rounds(trials, n_min, n_max, claims=checked[claim_checks.CLAIM_COLUMNS])
+    for setting in claim_checks.SETTINGS:
+        mine = decided[(decided["setting"] == setting) & (decided["verdict"] != "not run")].set_index("claim_id")
+        rows = out["claim_id"].isin(mine.index)
+        ids = out.loc[rows, "claim_id"]
+        out[f"{setting}_seeds"], out[f"{setting}_why"] = np.nan, ""
+        if not rows.any():
+            continue
+        for col in ("verdict", "delta", "ci_low", "ci_high", "p_adj", "seeds", "why"):
+            out.loc[rows, f"{setting}_{col}"] = ids.map(mine[col]).to_numpy()
+        out.loc[rows, f"{setting}_n"] = ids.map(mine["seeds"]).to_numpy()
+        out.loc[rows, f"{setting}_seeds_needed"] = np.nan
+        out.loc[rows, f"{setting}_note"] = ids.map(mine["why"].str.replace("max reached, inconclusive:", "max reached:",
+                                                                           regex=False)).to_numpy()
+        frame = out[["claim_id", "kind", f"{setting}_verdict", f"{setting}_test", f"{setting}_n", f"{setting}_note"]]
+        frame = frame.set_axis(["claim_id", "kind", "verdict", "test", "n", "note"], axis=1).reset_index(drop=True)
+        claim_checks._aggregate(frame, checked[claim_checks.CLAIM_COLUMNS])
+        agg = (out["kind"] == "all").to_numpy()
+        out.loc[agg, f"{setting}_verdict"] = frame.loc[agg, "verdict"].to_numpy()
+        out.loc[agg, f"{setting}_note"] = frame.loc[agg, "note"].to_numpy()
+    return out
