@@ -2,6 +2,8 @@
 driver stopped mid-round resumes that round exactly (tests/claim_runner.py sets the truth)."""
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from unittest import mock
 
@@ -10,6 +12,7 @@ import pytest
 
 from study import launch as launch_module
 from study.cli import main
+from study.status import print_status
 
 pytestmark = pytest.mark.slow
 # thermolion beats adam by 5 points with ~no noise (clear); thermolion and muadam_paper are equal, muadam_paper
@@ -45,11 +48,14 @@ def study(tmp_path_factory):
                 mock.patch.object(launch_module, "run_fixed_phase", stop_at_round_3), \
                 mock.patch("reports.write_report", return_value={"report.html": "-"}):  # not under test here
             first = main(args)
+            with contextlib.redirect_stdout(io.StringIO()) as status:
+                print_status(root / "auto")
+            seen["status"] = status.getvalue()
             resumed = main(["launch", "--resume", "--storage", str(root), "--name", "auto"])
     finally:
         ray.shutdown()
     study_dir = root / "auto"
-    return {"codes": (first, resumed), "stopped": seen["state"], "dir": study_dir,
+    return {"codes": (first, resumed), "stopped": seen["state"], "status": seen["status"], "dir": study_dir,
             "state": json.loads((study_dir / "study.json").read_text()),
             "trials": pd.read_csv(study_dir / "trials.csv")}
 
@@ -77,6 +83,10 @@ def test_rounds_are_recorded_and_resume_mid_round_is_exact(study):
     assert [r["name"] for r in stopped["rounds"]] == ["fixed_r2", "fixed_r3"]
     assert stopped["rounds"] == state["rounds"]
     assert stopped["rounds"][0]["why"] == ["thermolion > muadam_paper on mnist5k (fair): 3 → 5 seeds, interval still crosses 0"]
+    # `status` on the stopped study: the round and why it runs, its trials remaining
+    assert "seeds auto (3 to 6 per cell): round 3, 2 more trials because:" in study["status"]
+    assert "thermolion > muadam_paper on mnist5k (fair): 5 → 6 seeds, interval still crosses 0" in study["status"]
+    assert "total: 16 done, 0 running, 0 errored, 2 remaining" in study["status"]
     r3 = {c["_trial_id"] for c in state["rounds"][1]["configs"]}
     assert r3 == {"confirm-mnist5k-thermolion-fair-s1005", "confirm-mnist5k-muadam_paper-fair-s1005"}
     assert state["phases"].get("confirm") == "done"
