@@ -36,13 +36,27 @@ def planned_configs(spec: StudySpec) -> list[dict]:
 
 
 def most_configs(spec: StudySpec) -> list[dict]:
-    """Under `--seeds auto`: the trials if every confirm and paper cell went to `seeds_max` (the
-    default phase stays at the minimum: no claim reads it)."""
+    """Under `--seeds auto`: the trials if every claim of the study's tasks and optimizers (the
+    curated claims, reports/data) went to `seeds_max`, on the cells study/rounds.py would raise:
+    confirm, and the paper phase's paper-protocol runs (fair where a task has no paper protocol)."""
     import dataclasses
 
-    most = dataclasses.replace(spec, seeds=spec.seeds_max, paper_seeds=max(spec.paper_seeds or 0, spec.seeds_max))
+    from reports.claims import alias_claims, curated_claims
+
+    claims = alias_claims(curated_claims(), spec.tasks)
+    claims = claims[(claims["kind"] != "all") & claims["task"].isin(spec.tasks)
+                    & claims["optimizer"].isin(spec.optimizers) & claims["baseline"].isin(spec.optimizers)]
+    claimed = {(t, o) for t, a, b in zip(claims["task"], claims["optimizer"], claims["baseline"]) for o in (a, b)}
     least = planned_configs(spec)
-    return [c for c in planned_configs(most) if c["phase"] != "default"] + [c for c in least if c["phase"] == "default"]
+    paper_protocol = {(c["task"], c["optimizer"]) for c in least if c["phase"] == "paper" and c["protocol"] == "paper"}
+
+    def raised(c: dict) -> bool:
+        cell = (c["task"], c["optimizer"])
+        return cell in claimed and (c["phase"] == "confirm" or c["phase"] == "paper" and (
+            c["protocol"] == "paper" or cell not in paper_protocol))
+
+    most = dataclasses.replace(spec, seeds=spec.seeds_max, paper_seeds=max(spec.paper_seeds or 0, spec.seeds_max))
+    return [c for c in least if not raised(c)] + [c for c in planned_configs(most) if raised(c)]
 
 
 def trial_counts(spec: StudySpec) -> dict[str, int]:
@@ -78,7 +92,7 @@ def print_plan(spec: StudySpec, probe: bool = False) -> int:
     if spec.seeds_max:
         most = most_configs(spec)
         print(f"  seeds auto, {spec.seeds} to {spec.seeds_max} per cell: {len(configs)} trials if every claim is decided "
-              f"at {spec.seeds} seeds, at most {len(most)} if every confirm and paper cell goes to {spec.seeds_max} "
+              f"at {spec.seeds} seeds, at most {len(most)} if every claim goes to {spec.seeds_max} "
               f"({sum(c['epochs'] for c in configs):g} to {sum(c['epochs'] for c in most):g} epochs)")
     gpus = spec.gpus_per_trial
     print(f"  per trial: {spec.epochs} epochs (paper phase: its paper's budget), "

@@ -2,7 +2,8 @@
 
 Round 1 runs `seeds` (the minimum) per cell, like a fixed study. After each round the driver
 decides the claims with the report's own group-sequential rule (reports/rounds.py on the records
-so far); each claim still undecided gets its cells raised to its next look (reports.sequential.
+so far; the curated claims of reports/data); each claim still undecided gets its cells raised to
+its next look (reports.sequential.
 schedule: 2, 3, 5, 8, 10 for min 2, max 10), and those extra trials are the next round: more
 fixed configs with fresh seeds and stable trial ids, run by one Tuner per round. study.json
 records the rounds (their configs and why each cell grows), so `--resume` after a kill continues
@@ -63,7 +64,8 @@ def _cell(config: dict) -> tuple:
 def next_round(spec, state: dict, trials) -> tuple[list[dict], list[str]]:
     """The configs of the next round and why they run: for each claim still undecided after the
     rounds so far, its cells in its setting's phase (fair: confirm; paper: paper, both protocols)
-    raised to its next look's seed count. ([], []) when every claim is decided or at max."""
+    raised to its next look's seed count (paper: the paper protocol's runs where it has them, as
+    the report reads them). ([], []) when every claim is decided or at max."""
     from reports.rounds import claim_rounds
     from study.launch import fixed_trial_id, fresh_seed
 
@@ -76,9 +78,11 @@ def next_round(spec, state: dict, trials) -> tuple[list[dict], list[str]]:
     target: dict[tuple, int] = {}
     for row in grow.itertuples():
         phase = "confirm" if row.setting == "fair" else "paper"
-        for cell in cells:
-            if cell[0] == phase and cell[1] == row.task and cell[2] in (row.optimizer, row.baseline):
-                target[cell] = max(target.get(cell, 0), int(row.next_seeds))
+        mine = [c for c in cells if c[0] == phase and c[1] == row.task and c[2] in (row.optimizer, row.baseline)]
+        if phase == "paper" and any(c[3] == "paper" for c in mine):  # the paper setting reads the paper protocol
+            mine = [c for c in mine if c[3] == "paper"]
+        for cell in mine:
+            target[cell] = max(target.get(cell, 0), int(row.next_seeds))
     configs = []
     for cell, n in target.items():
         template = cells[cell][0]
