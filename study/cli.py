@@ -163,17 +163,21 @@ def cmd_launch(args) -> int:
             resume = study_command("launch", "--resume", "--name", spec.name, "--storage", spec.storage)
             print(f"{exc or 'interrupted'}; continue with: {resume}", file=sys.stderr, flush=True)
             return 130
+        failed = outcome.summarize(study_dir, log_path)  # failure causes first: the answer ends the output
         code = _write_report(study_dir)
-    return outcome.summarize(study_dir, log_path) or code
+    return failed or code
 
 
 def _write_report(study_dir: Path) -> int:
+    """Write the report; print the study directory, the answer in a few lines, then the report's path."""
     import reports
+    from study import outcome
 
     paths = reports.write_report(study_dir)
-    print(f"\nstudy directory: {study_dir}")
-    for label, path in paths.items():
-        print(f"  {label}: {path}")
+    print(f"\nstudy directory: {study_dir} ({', '.join(p.name for p in paths.values() if p.parent == study_dir)})")
+    answer = paths["verdict.txt"].read_text().splitlines()
+    print(outcome.answer_block(answer))
+    print(f"report: {paths['report.html']}", flush=True)
     return 0
 
 

@@ -164,6 +164,11 @@ def test_study_report_cli_writes_the_new_columns_and_verdicts(tmp_path, capsys):
     meta["spec"].update(name="s2", storage=str(tmp_path))  # as launch writes it
     (path / "study.json").write_text(json.dumps(meta))
     assert main(["report", str(path)]) == 0
+    out = capsys.readouterr().out.strip().splitlines()  # ends like pytest: the answer, then the report's path
+    assert out[-1] == f"report: {path / 'report.html'}" and set(out[-2]) == {"="}
+    rule = max(i for i, line in enumerate(out) if " verdict " in line)
+    assert out[rule + 1:-2] == (path / "verdict.txt").read_text().splitlines()
+    assert out[rule + 1].startswith("thermolion claims, paper's protocol: ")
     claims = pd.read_csv(path / "claims.csv").set_index("claim_id")
     row = claims.loc["thermolion-T1-cifar10-thermolion-adam"]
     for setting in ("paper", "fair"):
@@ -195,3 +200,17 @@ def test_timed_out_iid_trials_count_at_chance_like_errors(tmp_path):
     at_chance = np.where(iid["status"].isin(["error", "timeout"]), iid["chance"], iid["value"])
     assert emp.loc[emp["k"] == 1, "expected_max"].iloc[0] == pytest.approx(at_chance.mean())
     assert row["n_iid_errors"] == iid["status"].isin(["error", "timeout"]).sum()
+
+
+def test_without_a_claim_the_ranking_comes_first_and_the_caveats_are_notes(tmp_path):
+    path = make_study(tmp_path / "s", tasks=("digits",), optimizers=("adamw", "lion"), n_trials=4, iid_trials=2,
+                      seeds=2, missing=(), partial=(), history=False)
+    files = write_report(path, log=lambda msg: None)
+    top = files["report.md"].read_text().split("\n## ")[0]
+    first = top.split("\n\n")[1]  # the block under the heading
+    assert first.startswith("- **Who wins across tasks:**")  # the ranking with its uncertainty
+    assert re.search(r"\n- \*\*Per task \(tuned test score, 95% CI\):\*\* digits: \*\*\w+\*\* [\d.]+ \[[\d.]+, [\d.]+\]", first)
+    notes = top[top.index("<details><summary>Notes ("):]
+    assert "No published claim concerns" in notes and "**Smoke-test budget**" in notes
+    assert "No published claim" not in top[:top.index("<details>")]
+    assert files["verdict.txt"].read_text().splitlines()[1].startswith("per task (test score, 95% CI): digits: ")
