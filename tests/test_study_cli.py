@@ -101,6 +101,8 @@ def test_seeds_auto_forms():
     spec = build_spec(None, None, {"seeds": "2-5"})
     assert (spec.seeds, spec.seeds_max) == (2, 5)
     assert build_spec(None, None, {"seeds": "4"}).seeds_max is None  # a fixed count stays fixed
+    # the quick preset's auto seeds with phases that cannot decide claims: its minimum, fixed (no error)
+    assert (build_spec(None, None, {"phases": "tune,default"}).seeds, build_spec(None, None, {"phases": "tune"}).seeds_max) == (2, None)
     again = build_spec(None, None, {**spec.to_dict(), "preset": "quick"})  # study.json's form, on --resume
     assert (again.seeds, again.seeds_max) == (2, 5)
 
