@@ -320,7 +320,8 @@ def launch(spec: StudySpec, resume: bool = False, retry_errored: bool = False) -
             lock.acquire()
         _save_state(study_dir, state)
         print(f"study {spec.name}: {len(spec.tasks)} task(s) x {len(spec.optimizers)} optimizer(s), "
-              f"{spec.trials} tune trials per cell ({spec.iid_trials} i.i.d.), {spec.seeds} seeds; "
+              f"{spec.trials} tune trials per cell ({spec.iid_trials} i.i.d.), "
+              f"{spec.seeds}{f'-{spec.seeds_max} (auto)' if spec.seeds_max else ''} seeds; "
               f"{resources['CPU']:g} CPU / {resources.get('GPU', 0):g} GPU per trial, "
               f"{concurrency(spec, resources)} at once; {checked} node(s) passed preflight; directory {study_dir}; "
               f"log {study_dir / LOG_NAME}", flush=True)
@@ -355,7 +356,8 @@ def _run_phases(spec: StudySpec, state: dict, resources: dict, resume: bool, ret
                                                    state.get("tune_hps", {}))
             _save_state(study_dir, state)
         configs = state["fixed_configs"]
-        if configs and "rounds" not in state:  # `rounds`: round 1 is recorded and later ones run (study/rounds.py)
+        # `rounds`: round 1 is recorded and later ones run (study/rounds.py); --retry-errored reruns round 1's errors
+        if configs and ("rounds" not in state or retry_errored):
             results = run_fixed_phase(spec, configs, resources, resume, retry_errored)
             _record(study_dir, "fixed", results, expected=len(configs), label=phase_names(spec, "fixed"))
         if spec.seeds_max and configs:

@@ -46,7 +46,8 @@ def study(tmp_path_factory):
     try:
         with mock.patch.object(launch_module, "cell_configs", cells), \
                 mock.patch.object(launch_module, "run_fixed_phase", stop_at_round_3), \
-                mock.patch("reports.write_report", return_value={"report.html": "-"}):  # not under test here
+                mock.patch("reports.write_report", return_value={"report.html": "-"}), \
+                mock.patch("study.cli._write_report", return_value=0):  # the report is not under test here
             first = main(args)
             with contextlib.redirect_stdout(io.StringIO()) as status:
                 print_status(root / "auto")
@@ -91,3 +92,14 @@ def test_rounds_are_recorded_and_resume_mid_round_is_exact(study):
     assert r3 == {"confirm-mnist5k-thermolion-fair-s1005", "confirm-mnist5k-muadam_paper-fair-s1005"}
     assert state["phases"].get("confirm") == "done"
     assert (study["dir"] / "records" / "fixed_r3.csv").is_file()
+
+
+def test_report_says_when_and_why_each_claim_stopped(study):
+    import reports
+
+    paths = reports.write_report(study["dir"], log=lambda _: None)
+    table = pd.read_csv(paths["claims.csv"]).set_index("claim_id")
+    assert table.loc["thermolion-T2-mnist5k-thermolion-adam", "fair_why"] == "decided at 3 seeds"
+    assert table.loc["thermolion-T2-mnist5k-thermolion-muadam_paper", "fair_seeds"] == 6
+    report = paths["report.md"].read_text()
+    assert "holds (decided at 3 seeds)" in report and "inconclusive (max reached: an effect under" in report
