@@ -134,6 +134,9 @@ _REGISTRY: dict[str, Entry] = {
     ),
 }
 
+# Optimizers with a compiled step (optim._common.CompiledStep), selected by build(..., compiled=True).
+COMPILED = ("lion", "normgd", "ortsepnorm", "sepnorm", "thermolion")
+
 # Wrappers: their own hyperparameters; the base optimizer's names are accepted besides.
 _WRAPPERS: dict[str, dict[str, Any]] = {
     "lookahead": {"base": "adam", "k": 5, "alpha": 0.5},
@@ -200,7 +203,7 @@ def resolve(name: str, hparams: dict[str, Any]) -> dict[str, Any]:
     return {**accepted, **hparams}
 
 
-def build(name: str, model: nn.Module, **hparams: Any) -> torch.optim.Optimizer:
+def build(name: str, model: nn.Module, *, compiled: bool = False, **hparams: Any) -> torch.optim.Optimizer:
     """The optimizer ``name`` over ``model``'s trainable parameters, configured by ``hparams``.
 
     ``lookahead`` returns a Lookahead around its ``base`` (``lookahead_paper``: the ThermoLion
@@ -208,10 +211,17 @@ def build(name: str, model: nn.Module, **hparams: Any) -> torch.optim.Optimizer:
     with the attribute ``swa = {"start": swa_start, "lr": swa_lr}``: the runner averages the weights
     with torch.optim.swa_utils (AveragedModel from that fraction of the epochs, SWALR at swa_lr,
     update_bn before evaluation; see docs/ARCHITECTURE.md).
+    ``compiled=True`` selects the torch.compile'd step (``COMPILED``: lion, the SepNorm family,
+    thermolion); any other optimizer raises ``ValueError``.
     """
+    if compiled and name not in COMPILED:
+        raise ValueError(f"no compiled step for optimizer {name!r}; available for: {', '.join(COMPILED)}")
     hp = resolve(name, hparams)
     if name in _WRAPPERS:
         own = {k: hp[k] for k in _WRAPPERS[name]}
         base_hp = {k: v for k, v in hparams.items() if k not in own}
         return _WRAPPER_MAKERS[name](model, own, base_hp)
-    return _entry(name).make(model, hp)
+    optimizer = _entry(name).make(model, hp)
+    if compiled:
+        optimizer.compiled = True
+    return optimizer

@@ -175,9 +175,10 @@ def _write_report(study_dir: Path) -> int:
 
     paths = reports.write_report(study_dir)
     print(f"\nstudy directory: {study_dir} ({', '.join(p.name for p in paths.values() if p.parent == study_dir)})")
-    answer = paths["verdict.txt"].read_text().splitlines()
-    print(outcome.answer_block(answer))
-    print(f"report: {paths['report.html']}", flush=True)
+    if "verdict.txt" in paths:
+        print(outcome.answer_block(paths["verdict.txt"].read_text().splitlines()))
+    if "report.html" in paths:
+        print(f"report: {paths['report.html']}", flush=True)
     return 0
 
 

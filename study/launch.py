@@ -162,9 +162,10 @@ def _run_config(spec: StudySpec, phase: str, callbacks: list):
     from ray import tune
 
     from study.checkpoints import DropFinishedCheckpoints
+    from study.retries import RetryLog
     from study.trackers import tracker_callbacks
 
-    callbacks = callbacks + tracker_callbacks(spec, phase)
+    callbacks = callbacks + tracker_callbacks(spec, phase) + [RetryLog(spec.study_dir, phase, trial_dirname)]
     return tune.RunConfig(
         name=phase, storage_path=spec.ray_storage, verbose=0, callbacks=[*callbacks, DropFinishedCheckpoints()],
         failure_config=tune.FailureConfig(max_failures=spec.max_failures),

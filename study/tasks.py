@@ -20,7 +20,8 @@ OFFLINE_DATASETS = ("digits", "synthetic", "mnist5k")  # with the above: runners
 # Runner keys a study's task_config may set (kept equal to the runners' own lists: tested), so a
 # typo stops the spec instead of reaching optim.build as an unknown hyperparameter in every trial.
 RUNNER_KEYS = {
-    "vision": ("device", "data_dir", "n_train", "amp", "schedule", "diagnostics", "batch_size", "eval_each_epoch"),
+    "vision": ("device", "data_dir", "n_train", "amp", "schedule", "diagnostics", "batch_size", "eval_each_epoch",
+               "compile_optimizer"),
     "glue": ("model", "device", "data_dir", "data_files", "cache_dir", "n_train", "n_val", "amp", "schedule",
              "warmup_steps", "steps", "eval_every", "grad_accum", "max_length", "eval_batch_size",
              "diagnostics", "batch_size", "selection", "checkpoint_every"),

@@ -1,4 +1,5 @@
-"""Multi-node code paths on one machine: a head and a worker node (ray.cluster_utils.Cluster)."""
+"""Multi-node code paths on one machine: a head and a worker node (ray.cluster_utils.Cluster), and a
+second worker that is lost while trials run (chaos)."""
 from __future__ import annotations
 
 import pandas as pd
@@ -103,3 +104,60 @@ def test_resources_fit_on_one_node_and_never_ask_for_missing_gpus(monkeypatch):
     assert plan_resources(validate(StudySpec(gpus_per_trial=0.25))) == {"CPU": 2.0, "GPU": 0.25}
     with pytest.raises(SpecError, match="<= 1"):
         plan_resources(validate(StudySpec(gpus_per_trial=2)))
+
+
+def test_a_worker_node_lost_mid_study_keeps_the_budget_exact(two_node_cluster, tmp_path, capsys):
+    """Chaos: a second worker joins (head + 2 workers, one trial slot each); once a trial runs on every
+    node, that worker is removed. Its trial is retried on the nodes left, every planned trial is
+    recorded once (none lost, none twice) and the report's notes name the retried trial."""
+    import threading
+    import time
+    from unittest import mock
+
+    import ray
+
+    from reports.caveats import retried_trials
+    from reports.load import load_study
+    from study import launch as launch_module
+
+    extra = two_node_cluster.add_node(num_cpus=1, env_vars={"STUDY_DATA_DIR": str(tmp_path / "data")})
+    two_node_cluster.wait_for_nodes()
+    starts, original = tmp_path / "starts.txt", launch_module.cell_configs
+
+    def sleeping(spec, resources):  # 3 s per trial, each start logged
+        return {key: {**base, "_runner": "tests.sleep_runner", "sleep_s": 1.0, "starts": str(starts)}
+                for key, base in original(spec, resources).items()}
+
+    def remove_when_all_busy():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if starts.exists() and len(starts.read_text().split()) >= 3:  # 3 slots, 3 nodes: one runs on `extra`
+                time.sleep(0.5)
+                two_node_cluster.remove_node(extra)
+                return
+            time.sleep(0.1)
+
+    remover = threading.Thread(target=remove_when_all_busy)
+    args = ["launch", "--address", two_node_cluster.address, "--storage", str(tmp_path), "--storage-is-shared",
+            "--name", "chaos", "--optimizers", "adam,lion", "--trials", "3", "--iid-trials", "3", "--epochs", "3",
+            "--phases", "tune"]
+    with mock.patch.object(launch_module, "cell_configs", sleeping), \
+            mock.patch("reports.write_report", return_value={}):
+        remover.start()
+        code = main(args)
+        remover.join()
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert sum(node["Alive"] for node in ray.nodes()) == 2  # the worker is gone
+    study_dir = tmp_path / "chaos"
+    trials = pd.read_csv(study_dir / "trials.csv")
+    planned = {f"tune-digits-{o}-{i}" for o in ("adam", "lion") for i in range(3)}
+    assert trials["trial_id"].is_unique and set(trials["trial_id"]) == planned  # exact budget
+    assert (trials["status"] == "ok").all()
+    retries = pd.read_csv(study_dir / "retries.csv")
+    assert len(retries) >= 1 and set(retries["trial_id"]) <= planned
+    started = starts.read_text().split()
+    for trial_id in retries["trial_id"]:  # the lost attempt, then the retry that finished elsewhere
+        assert started.count(trial_id) >= 2
+    (sentence,) = retried_trials(load_study(study_dir).retries)
+    assert all(f"`{t}`" in sentence for t in retries["trial_id"])
