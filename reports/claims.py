@@ -38,7 +38,7 @@ import pandas as pd
 from scipy.stats import t as t_dist
 
 from reports import stats
-from reports.user_claims import as_claims
+from reports.user_claims import with_user_claims
 
 DATA_DIR = Path(__file__).parent / "data"
 CLAIMS_FILE = DATA_DIR / "claims.csv"
@@ -294,7 +294,7 @@ def claim_verdicts(trials: pd.DataFrame, setting: str, claims: pd.DataFrame | No
         gap = np.log(pub_gap) - r["null"] if r["kind"] == "time" else pub_gap
         df.loc[i, "seeds_needed"] = _needed(r["kind"], r.to_dict(), gap, r["margin"], level)
     _aggregate(df, claims)
-    return df.drop(columns=["se", "df", "null"])
+    return df.drop(columns=["null"])
 
 
 def _aggregate(df: pd.DataFrame, claims: pd.DataFrame) -> None:
@@ -331,9 +331,7 @@ def check_claims(trials: pd.DataFrame, pub: pd.DataFrame | None = None, user: pd
     Columns: CLAIM_COLUMNS, then `<setting>_<col>` for setting in (paper, fair) and col in
     RESULT_COLUMNS (claim_verdicts' columns; `delta` is ours(P) - ours(B), or the time ratio).
     """
-    claims = alias_claims(curated_claims(pub), trials["task"])
-    if user is not None:
-        claims = pd.concat([claims, as_claims(user, CLAIM_COLUMNS)], ignore_index=True)
+    claims = with_user_claims(alias_claims(curated_claims(pub), trials["task"]), user)
     out = claims.copy()
     for setting in SETTINGS:
         res = claim_verdicts(trials, setting, claims).set_index("claim_id")

@@ -74,6 +74,11 @@ def read_claims(path: str | Path, optimizers: Iterable[str], task_ok: Callable[[
     return df
 
 
+def with_user_claims(claims: pd.DataFrame, user: pd.DataFrame | None) -> pd.DataFrame:
+    """The papers' claims table followed by the user's claims (if any) in its columns."""
+    return claims if user is None else pd.concat([claims, as_claims(user, list(claims.columns))], ignore_index=True)
+
+
 def as_claims(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     """User rows in reports.claims' CLAIM_COLUMNS: no published numbers, paper ``user``."""
     out = pd.DataFrame({
