@@ -12,12 +12,13 @@
 """
 from __future__ import annotations
 
+import search_spaces
 from study.tasks import GLUE_TASKS, THERMOLION_DATASETS
 
-ALL_OPTIMIZERS = [
-    "adamw", "adam", "rmsprop", "sgd", "lion", "swats", "lookahead", "lookahead_paper", "swa", "muon",
-    "muadam_paper", "thermolion", "sepnorm", "ortsepnorm", "normgd",
-]
+# Every built-in optimizer, from the one registry (search_spaces.registry), AdamW first; plugins are
+# not part of a preset (name them with --optimizers).
+ALL_OPTIMIZERS = sorted((n for n in search_spaces.names() if search_spaces.origin(n) == "built-in"),
+                        key=lambda name: name != "adamw")
 THERMOLION_PAPER_OPTIMIZERS = [
     "thermolion", "adamw", "adam", "lion", "rmsprop", "swats", "lookahead", "swa", "muadam_paper",
 ]
