@@ -87,7 +87,7 @@ def next_round(spec, state: dict, trials) -> tuple[list[dict], list[str]]:
     for cell, n in target.items():
         template = cells[cell][0]
         for i in range(len(cells[cell]), n):
-            config = {**template, "seed": fresh_seed(spec, i)}
+            config = {**template, "seed": fresh_seed(spec, i), "_round": len(state.get("rounds", [])) + 2}
             configs.append({**config, "_trial_id": fixed_trial_id(config)})
     return configs, [f"{claim_label(row)}: {row.why}" for row in grow.itertuples()] if configs else []
 
