@@ -291,7 +291,7 @@ def claim_verdicts(trials: pd.DataFrame, setting: str, claims: pd.DataFrame | No
         gap = np.log(gaps[r["claim_id"]]) - r["null"] if r["kind"] == "time" else gaps[r["claim_id"]]
         df.loc[i, "seeds_needed"] = _needed(r["kind"], r.to_dict(), gap, r["margin"], level)
     _aggregate(df, claims)
-    return df.drop(columns=["se", "df", "null"])
+    return df.drop(columns=["null"])
 
 
 def _aggregate(df: pd.DataFrame, claims: pd.DataFrame) -> None:

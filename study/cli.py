@@ -207,6 +207,11 @@ def cmd_report(args) -> int:
         raise SpecError(f"report: {exc}") from None
 
 
+def _seeds_words(seeds) -> str:
+    """`2`, or `2-5 (auto)` for a preset's seeds: {min, max}."""
+    return f"{seeds['min']}-{seeds['max']} (auto)" if isinstance(seeds, dict) else str(seeds)
+
+
 def cmd_list(args) -> int:
     import search_spaces
     from study.presets import PRESETS
@@ -215,7 +220,7 @@ def cmd_list(args) -> int:
     print("presets:")
     for name, values in PRESETS.items():
         print(f"  {name}: {len(values['tasks'])} task(s) x {len(values['optimizers'])} optimizer(s), "
-              f"{values['trials']} trials/cell, {values['epochs']} epochs, {values['seeds']} seeds")
+              f"{values['trials']} trials/cell, {values['epochs']} epochs, {_seeds_words(values['seeds'])} seeds")
     print("tasks: <dataset>[-<model>] or glue-<task>")
     print(f"  datasets: {', '.join(THERMOLION_DATASETS + OFFLINE_DATASETS)}")
     print(f"  models: {', '.join(VISION_MODELS)} (default convnet)")

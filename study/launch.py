@@ -76,11 +76,21 @@ def cell_configs(spec: StudySpec, resources: dict) -> dict[str, dict]:
     return cells
 
 
+def fresh_seed(spec: StudySpec, i: int) -> int:
+    """The i-th fresh seed of the confirm, default and paper phases."""
+    return FRESH_SEED_BASE + spec.seed * 100 + i
+
+
+def fixed_trial_id(config: dict) -> str:
+    """A fixed-phase trial's stable id: phase, cell, protocol and seed."""
+    return f"{config['phase']}-{config['task']}-{config['optimizer']}-{config['protocol']}-s{config['seed']}"
+
+
 def fixed_configs(spec: StudySpec, cells: dict[str, dict], tune_rows: pd.DataFrame | None,
                   tune_hps: dict[str, dict]) -> list[dict]:
     """Explicit trials of the confirm, default and paper phases, with stable trial ids."""
-    seeds = [FRESH_SEED_BASE + spec.seed * 100 + i for i in range(spec.seeds)]
-    paper_seeds = [FRESH_SEED_BASE + spec.seed * 100 + i for i in range(spec.paper_seeds or spec.seeds)]
+    seeds = [fresh_seed(spec, i) for i in range(spec.seeds)]
+    paper_seeds = [fresh_seed(spec, i) for i in range(spec.paper_seeds or spec.seeds)]
     out = []
 
     def add(phase: str, base: dict, hps: dict, protocol: str = "fair") -> None:
@@ -93,7 +103,7 @@ def fixed_configs(spec: StudySpec, cells: dict[str, dict], tune_rows: pd.DataFra
                 build = search_spaces.paper_build(base["optimizer"], paper)
                 if build != base["optimizer"]:
                     config["_build"] = build
-            config["_trial_id"] = f"{phase}-{base['task']}-{base['optimizer']}-{protocol}-s{seed}"
+            config["_trial_id"] = fixed_trial_id(config)
             out.append(config)
 
     for key, base in cells.items():
@@ -204,7 +214,9 @@ def run_tune_phase(spec: StudySpec, cells: dict[str, dict], resources: dict, res
 
 
 def run_fixed_phase(spec: StudySpec, configs: list[dict], resources: dict, resume: bool,
-                    retry_errored: bool = False):
+                    retry_errored: bool = False, name: str = "fixed"):
+    """One Tuner over explicit configs: the confirm/default/paper phases (`fixed`), or one of
+    their later rounds of seeds under `--seeds auto` (study/rounds.py)."""
     from ray import tune
 
     from study.progress import CellProgress, progress_key
@@ -217,9 +229,9 @@ def run_fixed_phase(spec: StudySpec, configs: list[dict], resources: dict, resum
                             tune_trials, tune_epochs)
     tune_config = tune.TuneConfig(metric=METRIC, mode=MODE, max_concurrent_trials=concurrency(spec, resources),
                                   reuse_actors=True, trial_dirname_creator=trial_dirname, trial_name_creator=trial_dirname)
-    return _fit(spec, "fixed", tune.with_resources(run_fixed_trial, resources), resume, retry_errored,
+    return _fit(spec, name, tune.with_resources(run_fixed_trial, resources), resume, retry_errored,
                 param_space={"trial": tune.grid_search(configs)}, tune_config=tune_config,
-                run_config=_run_config(spec, "fixed", [progress]))
+                run_config=_run_config(spec, name, [progress]))
 
 
 class StudyInterrupted(Exception):
@@ -309,7 +321,8 @@ def launch(spec: StudySpec, resume: bool = False, retry_errored: bool = False) -
             lock.acquire()
         _save_state(study_dir, state)
         print(f"study {spec.name}: {len(spec.tasks)} task(s) x {len(spec.optimizers)} optimizer(s), "
-              f"{spec.trials} tune trials per cell ({spec.iid_trials} i.i.d.), {spec.seeds} seeds; "
+              f"{spec.trials} tune trials per cell ({spec.iid_trials} i.i.d.), "
+              f"{spec.seeds}{f'-{spec.seeds_max} (auto)' if spec.seeds_max else ''} seeds; "
               f"{resources['CPU']:g} CPU / {resources.get('GPU', 0):g} GPU per trial, "
               f"{concurrency(spec, resources)} at once; {checked} node(s) passed preflight; directory {study_dir}; "
               f"log {study_dir / LOG_NAME}", flush=True)
@@ -344,8 +357,13 @@ def _run_phases(spec: StudySpec, state: dict, resources: dict, resume: bool, ret
                                                    state.get("tune_hps", {}))
             _save_state(study_dir, state)
         configs = state["fixed_configs"]
-        if configs:
+        # `rounds`: round 1 is recorded and later ones run (study/rounds.py); --retry-errored reruns round 1's errors
+        if configs and ("rounds" not in state or retry_errored):
             results = run_fixed_phase(spec, configs, resources, resume, retry_errored)
             _record(study_dir, "fixed", results, expected=len(configs), label=phase_names(spec, "fixed"))
+        if spec.seeds_max and configs:
+            from study.rounds import run_rounds
+
+            run_rounds(spec, state, resources, resume, retry_errored)
         state["phases"].update({phase: "done" for phase in fixed_phases})
         _save_state(study_dir, state)

@@ -108,6 +108,9 @@ def build_spec(preset: str | None = None, config_file: str | None = None, overri
                 raise SpecError(f"unknown key {key!r}{did_you_mean(key, FIELDS)} in {label}; known keys: {', '.join(FIELDS)}")
             if value is not None:
                 values[key] = value
+    auto = PRESETS[preset].get("seeds")
+    if isinstance(auto, dict) and values["seeds"] is auto and "confirm" not in _names("phases", values.get("phases", list(PHASES))):
+        values["seeds"] = auto["min"]  # a preset's auto seeds decide claims in confirm: without it, its minimum
     return validate(StudySpec(**values))
 
 
