@@ -84,7 +84,8 @@ def test_next_round_raises_exactly_the_cells_undecided_claims_read():
                 v = 90 + rng.normal()
                 rows.append({**config, "trial_id": fixed_trial_id(config), "status": "ok", "score": v, "test_score": v,
                              "chance": 10.0})
-    new, why = next_round(spec, {"fixed_configs": configs}, normalize_trials(pd.DataFrame(rows)))
+    new, why, looks = next_round(spec, {"fixed_configs": configs}, normalize_trials(pd.DataFrame(rows)))
+    assert looks == 2
     cells = sorted((c["phase"], c["optimizer"], c["protocol"], c["seed"], c["_round"]) for c in new)
     expected = sorted((phase, opt, protocol, fresh_seed(spec, 2), 2) for opt in ("thermolion", "adam", "muadam_paper")
                       for phase, protocol in (("confirm", "fair"), ("paper", "paper")))
