@@ -52,7 +52,9 @@ def _why_not_yet(kind: str, margin: float) -> str:
         kind, "interval still crosses 0")
 
 
-def _setting_rounds(trials, setting, table, looks, n_max, done):
+def _setting_rounds(trials: pd.DataFrame, setting: str, table: pd.DataFrame, looks: list[int], n_max: int,
+                    done: int) -> list[dict]:
+    """claim_rounds' rows of one setting: its claims tested at each of the first `done` looks."""
     fractions = sequential.information(looks, n_max)
     per_look = [claim_checks.claim_verdicts(truncate(trials, n), setting, table).set_index("claim_id")
                 for n in looks[:done]]
@@ -74,7 +76,7 @@ def _setting_rounds(trials, setting, table, looks, n_max, done):
         if decided:
             why = f"decided at {looks[at]} seeds"
         elif not np.isfinite(p_rep[i]):
-            verdict, why = "not run", row["note"] or "no test"
+            verdict, why = "not run", row["note"] if isinstance(row["note"], str) and row["note"] else "no test"
         elif at == len(looks) - 1:
             verdict = "inconclusive"
             reach = max(abs(low), abs(high)) if kind != "time" else max(high, 1 / low)

@@ -61,38 +61,39 @@ def _cell(config: dict) -> tuple:
     return config["phase"], config["task"], config["optimizer"], config["protocol"]
 
 
-def next_round(spec, state: dict, trials) -> tuple[list[dict], list[str]]:
-    """The configs of the next round and why they run: for each claim still undecided after the
-    rounds so far, its cells in its setting's phase (fair: confirm; paper: paper, both protocols)
-    raised to its next look's seed count (paper: the paper protocol's runs where it has them, as
-    the report reads them). ([], []) when every claim is decided or at max."""
+def next_round(spec, state: dict, trials) -> tuple[list[dict], list[str], int]:
+    """The configs of the next round, why they run, and the looks the claims will then have had:
+    for each claim still undecided after the rounds so far, its cells in its setting's phase (fair:
+    confirm; paper: the paper protocol's runs where the cell has them, as the report reads them)
+    raised to its next look's seed count. No configs when every claim is decided or at max."""
     from reports.claims import alias_claims, curated_claims
     from reports.rounds import claim_rounds
     from reports.user_claims import load_user_claims, with_user_claims
     from study.launch import fixed_trial_id, fresh_seed
 
-    earlier = [c for r in [state["fixed_configs"], *(r["configs"] for r in state.get("rounds", []))] for c in r]
+    rounds = state.get("rounds", [])
     cells: dict[tuple, list[dict]] = {}
-    for config in earlier:
+    for config in [c for r in [state["fixed_configs"], *(r["configs"] for r in rounds)] for c in r]:
         cells.setdefault(_cell(config), []).append(config)
+    done = rounds[-1]["looks"] if rounds else 1
     claims = with_user_claims(alias_claims(curated_claims(), trials["task"]), load_user_claims(spec.study_dir))
-    table = claim_rounds(trials, spec.seeds, spec.seeds_max, done=len(state.get("rounds", [])) + 1, claims=claims)
-    grow = table[table["next_seeds"].notna()]
-    target: dict[tuple, int] = {}
-    for row in grow.itertuples():
-        phase = "confirm" if row.setting == "fair" else "paper"
-        mine = [c for c in cells if c[0] == phase and c[1] == row.task and c[2] in (row.optimizer, row.baseline)]
-        if phase == "paper" and any(c[3] == "paper" for c in mine):  # the paper setting reads the paper protocol
-            mine = [c for c in mine if c[3] == "paper"]
-        for cell in mine:
-            target[cell] = max(target.get(cell, 0), int(row.next_seeds))
-    configs = []
-    for cell, n in target.items():
-        template = cells[cell][0]
-        for i in range(len(cells[cell]), n):
-            config = {**template, "seed": fresh_seed(spec, i)}
-            configs.append({**config, "_trial_id": fixed_trial_id(config)})
-    return configs, [f"{claim_label(row)}: {row.why}" for row in grow.itertuples()] if configs else []
+    while True:
+        grow = claim_rounds(trials, spec.seeds, spec.seeds_max, done=done, claims=claims)
+        grow = grow[grow["next_seeds"].notna()]
+        target: dict[tuple, int] = {}
+        for row in grow.itertuples():
+            phase = "confirm" if row.setting == "fair" else "paper"
+            mine = [c for c in cells if c[0] == phase and c[1] == row.task and c[2] in (row.optimizer, row.baseline)]
+            if phase == "paper" and any(c[3] == "paper" for c in mine):
+                mine = [c for c in mine if c[3] == "paper"]
+            for cell in mine:
+                target[cell] = max(target.get(cell, 0), int(row.next_seeds))
+        configs = [{**cells[cell][0], "seed": fresh_seed(spec, i), "_round": len(rounds) + 2}
+                   for cell, n in target.items() for i in range(len(cells[cell]), n)]
+        if configs or grow.empty:
+            why = [f"{claim_label(row)}: {row.why}" for row in grow.itertuples()]
+            return [{**c, "_trial_id": fixed_trial_id(c)} for c in configs], why, done + 1
+        done += 1  # the cells already hold the next look's seeds (a phase that started with more): look again
 
 
 def _trials(study_dir):
@@ -117,10 +118,10 @@ def run_rounds(spec, state: dict, resources: dict, resume: bool, retry_errored: 
     while True:
         current = rounds[-1] if rounds else None
         if current is None or (spec.study_dir / "records" / f"{current['name']}.csv").exists():
-            configs, why = next_round(spec, state, _trials(spec.study_dir))
+            configs, why, looks = next_round(spec, state, _trials(spec.study_dir))
             if not configs:
                 return
-            current = {"name": f"fixed_r{len(rounds) + 2}", "configs": configs, "why": why}
+            current = {"name": f"fixed_r{len(rounds) + 2}", "looks": looks, "configs": configs, "why": why}
             rounds.append(current)
             _save_state(spec.study_dir, state)
         label = f"{phase_names(spec, 'fixed')} round {len(rounds) + 1}"

@@ -63,3 +63,32 @@ def test_report_table_says_when_and_why_each_claim_stopped(trials):
     words = table["verdict, fair protocol"].tolist() if "verdict, fair protocol" in table else table.iloc[:, -1].tolist()
     assert any(w == "holds (decided at 3 seeds)" for w in words)
     assert any(w.startswith("inconclusive (max reached: an effect under") for w in words)
+
+
+def test_next_round_raises_exactly_the_cells_undecided_claims_read():
+    """The driver's next round (study/rounds.py) on a study after round 1 (2 seeds): the paper-setting claims are
+    undecided, so their cells' paper-protocol runs (what the paper setting reads) go to 3 seeds, not the fair
+    protocol's; adamw (in no claim) stays at 2."""
+    from study.launch import fixed_trial_id, fresh_seed
+    from study.rounds import next_round
+    from study.spec import build_spec
+
+    spec = build_spec("mnist-claims", None, {"optimizers": "thermolion,adam,muadam_paper,adamw", "phases": "tune,confirm,paper"})
+    rng = np.random.default_rng(1)
+    configs, rows = [], []
+    for opt in ("thermolion", "adam", "muadam_paper", "adamw"):
+        for phase, protocol in (("confirm", "fair"), ("paper", "paper"), ("paper", "fair")):
+            for i in range(2):
+                config = {"phase": phase, "task": "mnist5k", "optimizer": opt, "protocol": protocol, "seed": fresh_seed(spec, i)}
+                configs.append({**config, "_trial_id": fixed_trial_id(config)})
+                v = 90 + rng.normal()
+                rows.append({**config, "trial_id": fixed_trial_id(config), "status": "ok", "score": v, "test_score": v,
+                             "chance": 10.0})
+    new, why, looks = next_round(spec, {"fixed_configs": configs}, normalize_trials(pd.DataFrame(rows)))
+    assert looks == 2
+    cells = sorted((c["phase"], c["optimizer"], c["protocol"], c["seed"], c["_round"]) for c in new)
+    expected = sorted((phase, opt, protocol, fresh_seed(spec, 2), 2) for opt in ("thermolion", "adam", "muadam_paper")
+                      for phase, protocol in (("confirm", "fair"), ("paper", "paper")))
+    assert cells == expected
+    assert "thermolion > adam on mnist5k (paper): 2 → 3 seeds, interval still crosses 0" in why
+    assert {c["_trial_id"] for c in new}.isdisjoint(c["_trial_id"] for c in configs)

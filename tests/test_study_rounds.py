@@ -48,7 +48,9 @@ def study(tmp_path_factory):
                 mock.patch.object(launch_module, "run_fixed_phase", stop_at_round_3), \
                 mock.patch("reports.write_report", return_value={"report.html": "-"}), \
                 mock.patch("study.cli._write_report", return_value=0):  # the report is not under test here
-            first = main(args)
+            with contextlib.redirect_stdout(io.StringIO()) as out:
+                first = main(args)
+            seen["out"] = out.getvalue()
             with contextlib.redirect_stdout(io.StringIO()) as status:
                 print_status(root / "auto")
             seen["status"] = status.getvalue()
@@ -56,7 +58,7 @@ def study(tmp_path_factory):
     finally:
         ray.shutdown()
     study_dir = root / "auto"
-    return {"codes": (first, resumed), "stopped": seen["state"], "status": seen["status"], "dir": study_dir,
+    return {"codes": (first, resumed), "stopped": seen["state"], "status": seen["status"], "out": seen["out"], "dir": study_dir,
             "state": json.loads((study_dir / "study.json").read_text()),
             "trials": pd.read_csv(study_dir / "trials.csv")}
 
@@ -83,6 +85,7 @@ def test_rounds_are_recorded_and_resume_mid_round_is_exact(study):
     # round 3 was in study.json before its Tuner started, and the resumed driver ran exactly it
     assert [r["name"] for r in stopped["rounds"]] == ["fixed_r2", "fixed_r3"]
     assert stopped["rounds"] == state["rounds"]
+    assert "[confirm round 2] mnist5k x muadam_paper: 2/2 done" in study["out"]  # progress lines name the round
     assert stopped["rounds"][0]["why"] == ["thermolion > muadam_paper on mnist5k (fair): 3 → 5 seeds, interval still crosses 0"]
     # `status` on the stopped study: the round and why it runs, its trials remaining
     assert "seeds auto (3 to 6 per cell): round 3, 2 more trials because:" in study["status"]
