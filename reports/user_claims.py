@@ -98,5 +98,9 @@ def source_label(paper: str) -> str:
 
 def load_user_claims(study_dir: str | Path) -> pd.DataFrame | None:
     """The user's claims stored with a study (None when it has none)."""
-    path = Path(study_dir) / USER_FILE
-    return pd.read_csv(path, dtype=str, keep_default_na=False) if path.is_file() else None
+    return read_file(Path(study_dir) / USER_FILE)
+
+
+def read_file(path: str | Path | None) -> pd.DataFrame | None:
+    """A claims file already checked by ``read_claims`` (None: no path or no file)."""
+    return pd.read_csv(path, dtype=str, keep_default_na=False) if path and Path(path).is_file() else None

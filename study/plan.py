@@ -42,10 +42,9 @@ def most_configs(spec: StudySpec) -> list[dict]:
     import dataclasses
 
     from reports.claims import alias_claims, curated_claims
-    from reports.user_claims import with_user_claims
+    from reports.user_claims import read_file, with_user_claims
 
-    user = pd.read_csv(spec.claims, dtype=str, keep_default_na=False) if spec.claims else None
-    claims = with_user_claims(alias_claims(curated_claims(), spec.tasks), user)
+    claims = with_user_claims(alias_claims(curated_claims(), spec.tasks), read_file(spec.claims))
     claims = claims[(claims["kind"] != "all") & claims["task"].isin(spec.tasks)
                     & claims["optimizer"].isin(spec.optimizers) & claims["baseline"].isin(spec.optimizers)]
     claimed = {(t, o) for t, a, b in zip(claims["task"], claims["optimizer"], claims["baseline"]) for o in (a, b)}

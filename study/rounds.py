@@ -68,7 +68,7 @@ def next_round(spec, state: dict, trials) -> tuple[list[dict], list[str], int]:
     raised to its next look's seed count. No configs when every claim is decided or at max."""
     from reports.claims import alias_claims, curated_claims
     from reports.rounds import claim_rounds
-    from reports.user_claims import load_user_claims, with_user_claims
+    from reports.user_claims import read_file, with_user_claims
     from study.launch import fixed_trial_id, fresh_seed
 
     rounds = state.get("rounds", [])
@@ -76,7 +76,7 @@ def next_round(spec, state: dict, trials) -> tuple[list[dict], list[str], int]:
     for config in [c for r in [state["fixed_configs"], *(r["configs"] for r in rounds)] for c in r]:
         cells.setdefault(_cell(config), []).append(config)
     done = rounds[-1]["looks"] if rounds else 1
-    claims = with_user_claims(alias_claims(curated_claims(), trials["task"]), load_user_claims(spec.study_dir))
+    claims = with_user_claims(alias_claims(curated_claims(), trials["task"]), read_file(spec.claims))
     while True:
         grow = claim_rounds(trials, spec.seeds, spec.seeds_max, done=done, claims=claims)
         grow = grow[grow["next_seeds"].notna()]
