@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections import Counter
 from pathlib import Path
 
 import pandas as pd
 
 import search_spaces
-from study import records
+from study import plugins, records
 from study.bundles import bundle_configs, configured_size, expand, pack, running_config_id, seconds_per_epoch
 from study.cluster import connect, plan_resources
 from study.console import LOG_NAME, attach_ray_logs
@@ -73,15 +74,26 @@ def cell_configs(spec: StudySpec, resources: dict) -> dict[str, dict]:
                 "epochs": spec.epochs, "seed": spec.seed,
                 "_runner": task.runner, "_cpus": resources["CPU"], "_study_dir": str(spec.study_dir),
                 "_fault_rate": spec.fault_rate, "_trial_timeout": spec.trial_timeout,
+                **({"_plugins": plugins.manifest()} if plugins.manifest() else {}),
             }
     return cells
+
+
+def fresh_seed(spec: StudySpec, i: int) -> int:
+    """The i-th fresh seed of the confirm, default and paper phases."""
+    return FRESH_SEED_BASE + spec.seed * 100 + i
+
+
+def fixed_trial_id(config: dict) -> str:
+    """A fixed-phase trial's stable id: phase, cell, protocol and seed."""
+    return f"{config['phase']}-{config['task']}-{config['optimizer']}-{config['protocol']}-s{config['seed']}"
 
 
 def fixed_configs(spec: StudySpec, cells: dict[str, dict], tune_rows: pd.DataFrame | None,
                   tune_hps: dict[str, dict]) -> list[dict]:
     """Explicit trials of the confirm, default and paper phases, with stable trial ids."""
-    seeds = [FRESH_SEED_BASE + spec.seed * 100 + i for i in range(spec.seeds)]
-    paper_seeds = [FRESH_SEED_BASE + spec.seed * 100 + i for i in range(spec.paper_seeds or spec.seeds)]
+    seeds = [fresh_seed(spec, i) for i in range(spec.seeds)]
+    paper_seeds = [fresh_seed(spec, i) for i in range(spec.paper_seeds or spec.seeds)]
     out = []
 
     def add(phase: str, base: dict, hps: dict, protocol: str = "fair") -> None:
@@ -94,7 +106,7 @@ def fixed_configs(spec: StudySpec, cells: dict[str, dict], tune_rows: pd.DataFra
                 build = search_spaces.paper_build(base["optimizer"], paper)
                 if build != base["optimizer"]:
                     config["_build"] = build
-            config["_trial_id"] = f"{phase}-{base['task']}-{base['optimizer']}-{protocol}-s{seed}"
+            config["_trial_id"] = fixed_trial_id(config)
             out.append(config)
 
     for key, base in cells.items():
@@ -110,7 +122,7 @@ def fixed_configs(spec: StudySpec, cells: dict[str, dict], tune_rows: pd.DataFra
                       "failed), so there is no tuned configuration to confirm", flush=True)
         if "default" in spec.phases:
             add("default", base, capped_point(search_spaces.default_point(base["optimizer"]), base["_batch_cap"]))
-        if "paper" in spec.phases:
+        if "paper" in spec.phases and task.paper:
             point = search_spaces.paper_point(base["optimizer"], task.paper, base["task"])
             if point is not None:
                 for protocol in task.paper_protocols:
@@ -208,7 +220,9 @@ def run_tune_phase(spec: StudySpec, cells: dict[str, dict], resources: dict, res
 
 
 def run_fixed_phase(spec: StudySpec, configs: list[dict], resources: dict, resume: bool,
-                    retry_errored: bool = False, seconds_per_epoch: dict | None = None):
+                    retry_errored: bool = False, name: str = "fixed"):
+    """One Tuner over explicit configs: the confirm/default/paper phases (`fixed`), or one of
+    their later rounds of seeds under `--seeds auto` (study/rounds.py)."""
     from ray import tune
 
     from study.progress import CellProgress, progress_key
@@ -221,14 +235,15 @@ def run_fixed_phase(spec: StudySpec, configs: list[dict], resources: dict, resum
                             tune_trials, tune_epochs)
     tune_config = tune.TuneConfig(metric=METRIC, mode=MODE, max_concurrent_trials=concurrency(spec, resources),
                                   reuse_actors=True, trial_dirname_creator=trial_dirname, trial_name_creator=trial_dirname)
-    bundles = pack(configs, concurrency(spec, resources), configured_size(spec), seconds_per_epoch)
+    bundles = pack(configs, concurrency(spec, resources), configured_size(spec),
+                   load_state(spec.study_dir).get("seconds_per_epoch"))  # measured by the tune phase
     print(f"[{phase_names(spec, 'fixed')}] {len(configs)} trials in {len(bundles)} Ray trials", flush=True)
     # bundles of one: the configs themselves (nested under "trial"), as trackers log them
     space = {"bundle": tune.grid_search(bundles)} if max(map(len, bundles)) > 1 else \
         {"trial": tune.grid_search([b[0] for b in bundles])}
-    return _fit(spec, "fixed", tune.with_resources(run_trial, resources), resume, retry_errored,
+    return _fit(spec, name, tune.with_resources(run_trial, resources), resume, retry_errored,
                 param_space=space, tune_config=tune_config,
-                run_config=_run_config(spec, "fixed", [progress], max(map(len, bundles))))
+                run_config=_run_config(spec, name, [progress], max(map(len, bundles))))
 
 
 class StudyInterrupted(Exception):
@@ -310,7 +325,8 @@ def launch(spec: StudySpec, resume: bool = False, retry_errored: bool = False) -
     else:
         if (study_dir / "study.json").exists():
             raise SpecError(f"study {spec.name!r} already exists in {spec.storage}; pass --resume to continue it")
-        state = {"name": spec.name, "spec": spec.to_dict(), "phases": {}, "batch_caps": batch_caps(spec)}
+        state = {"name": spec.name, "spec": spec.to_dict(), "phases": {}, "batch_caps": batch_caps(spec),
+                 "plugins": plugins.manifest()}
     from study.progress import start_clock
 
     start_clock()
@@ -323,8 +339,13 @@ def launch(spec: StudySpec, resume: bool = False, retry_errored: bool = False) -
         if not lock.held:
             lock.acquire()
         _save_state(study_dir, state)
+        if spec.claims and not resume:  # the report judges the claims as they were at launch
+            from reports.user_claims import USER_FILE
+
+            shutil.copyfile(spec.claims, study_dir / USER_FILE)
         print(f"study {spec.name}: {len(spec.tasks)} task(s) x {len(spec.optimizers)} optimizer(s), "
-              f"{spec.trials} tune trials per cell ({spec.iid_trials} i.i.d.), {spec.seeds} seeds; "
+              f"{spec.trials} tune trials per cell ({spec.iid_trials} i.i.d.), "
+              f"{spec.seeds}{f'-{spec.seeds_max} (auto)' if spec.seeds_max else ''} seeds; "
               f"{resources['CPU']:g} CPU / {resources.get('GPU', 0):g} GPU per trial, "
               f"{concurrency(spec, resources)} at once; {checked} node(s) passed preflight; directory {study_dir}; "
               f"log {study_dir / LOG_NAME}", flush=True)
@@ -362,9 +383,13 @@ def _run_phases(spec: StudySpec, state: dict, resources: dict, resume: bool, ret
                                                    state.get("tune_hps", {}))
             _save_state(study_dir, state)
         configs = state["fixed_configs"]
-        if configs:
-            results = run_fixed_phase(spec, configs, resources, resume, retry_errored,
-                                      state.get("seconds_per_epoch"))
+        # `rounds`: round 1 is recorded and later ones run (study/rounds.py); --retry-errored reruns round 1's errors
+        if configs and ("rounds" not in state or retry_errored):
+            results = run_fixed_phase(spec, configs, resources, resume, retry_errored)
             _record(study_dir, "fixed", results, expected=len(configs), label=phase_names(spec, "fixed"))
+        if spec.seeds_max and configs:
+            from study.rounds import run_rounds
+
+            run_rounds(spec, state, resources, resume, retry_errored)
         state["phases"].update({phase: "done" for phase in fixed_phases})
         _save_state(study_dir, state)

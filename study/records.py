@@ -140,11 +140,17 @@ def read_phase(study_dir: Path, phase: str) -> pd.DataFrame | None:
     return pd.read_csv(path, dtype={"trial_id": str}) if path.exists() else None
 
 
+def round_files(folder: Path) -> list[str]:
+    """The later rounds of seeds of a `--seeds auto` study (`fixed_r2`, `fixed_r3`, ...), in order."""
+    names = [p.stem for p in folder.glob("fixed_r*.csv") if not p.stem.endswith("_history")]
+    return sorted(names, key=lambda n: int(n[len("fixed_r"):]))
+
+
 def merge(study_dir: Path) -> None:
-    """trials.csv and history.csv = the union of the phases written so far."""
+    """trials.csv and history.csv = the union of the phases (and rounds) written so far."""
     folder = study_dir / "records"
     for out, suffix in (("trials.csv", ""), ("history.csv", "_history")):
-        paths = [folder / f"{phase}{suffix}.csv" for phase in PHASE_FILES]
+        paths = [folder / f"{phase}{suffix}.csv" for phase in (*PHASE_FILES, *round_files(folder))]
         parts = [pd.read_csv(p, dtype={"trial_id": str}) for p in paths if p.exists()]
         parts = [p for p in parts if not p.empty]
         if parts:
