@@ -196,9 +196,15 @@ def cmd_report(args) -> int:
     if not study_dir.is_dir():
         raise SpecError(f"report: {args.dir} does not exist")
     if (study_dir / "study.json").is_file():
+        from study import plugins
         from study.console import LOG_NAME, ray_logs_to
-        from study.launch import refresh_records
+        from study.launch import load_state, refresh_records
         from study.lock import read_lock, stale_reason
+
+        try:  # the report reads only records; its plugins' search spaces label the sensitivity plots
+            plugins.ensure_loaded(load_state(study_dir).get("plugins") or [])
+        except SpecError as exc:
+            print(f"report: {exc}; the figures show the searched ranges as the records do", flush=True)
 
         holder = read_lock(study_dir)
         if holder and stale_reason(holder) is None:  # the driver writes the records: leave them to it
