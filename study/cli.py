@@ -17,7 +17,7 @@ from study.errors import SpecError, did_you_mean
 # May change on --resume; resources and concurrency apply to phases not started yet (Tune restores a
 # started phase with its own settings).
 RESUMABLE_FIELDS = {"address", "cpus_per_trial", "gpus_per_trial", "max_concurrent", "storage_is_shared",
-                    "trial_timeout", "log_to"}
+                    "trial_timeout", "log_to", "bundle"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -75,6 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     launch.add_argument("--gpus-per-trial", type=float, help="fractional values pack trials on one GPU")
     launch.add_argument("--max-concurrent", type=int,
                         help="at most this many trials at once; default as many as the resources fit")
+    launch.add_argument("--bundle", type=int,
+                        help="trials (configurations) per Ray trial, run back to back; default sized from "
+                             "the measured trial length so that a Ray trial lasts ~5 s; 1: one each")
     launch.add_argument("--storage-is-shared", action="store_true", default=None,
                         help="assert that --storage is mounted on every node of the cluster")
     launch.add_argument("--fault-rate", type=float, help="crash this share of trials once (tests retries)")
