@@ -17,7 +17,7 @@ from study.errors import SpecError, did_you_mean
 # May change on --resume; resources and concurrency apply to phases not started yet (Tune restores a
 # started phase with its own settings).
 RESUMABLE_FIELDS = {"address", "cpus_per_trial", "gpus_per_trial", "max_concurrent", "storage_is_shared",
-                    "trial_timeout", "log_to"}
+                    "trial_timeout", "log_to", "bundle"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -75,6 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     launch.add_argument("--gpus-per-trial", type=float, help="fractional values pack trials on one GPU")
     launch.add_argument("--max-concurrent", type=int,
                         help="at most this many trials at once; default as many as the resources fit")
+    launch.add_argument("--bundle", type=int,
+                        help="trials (configurations) per Ray trial, run back to back; default sized from "
+                             "the measured trial length so that a Ray trial lasts ~5 s; 1: one each")
     launch.add_argument("--storage-is-shared", action="store_true", default=None,
                         help="assert that --storage is mounted on every node of the cluster")
     launch.add_argument("--fault-rate", type=float, help="crash this share of trials once (tests retries)")
@@ -196,9 +199,15 @@ def cmd_report(args) -> int:
     if not study_dir.is_dir():
         raise SpecError(f"report: {args.dir} does not exist")
     if (study_dir / "study.json").is_file():
+        from study import plugins
         from study.console import LOG_NAME, ray_logs_to
-        from study.launch import refresh_records
+        from study.launch import load_state, refresh_records
         from study.lock import read_lock, stale_reason
+
+        try:  # the report reads only records; its plugins' search spaces label the sensitivity plots
+            plugins.ensure_loaded(load_state(study_dir).get("plugins") or [])
+        except SpecError as exc:
+            print(f"report: {exc}; the figures show the searched ranges as the records do", flush=True)
 
         holder = read_lock(study_dir)
         if holder and stale_reason(holder) is None:  # the driver writes the records: leave them to it
