@@ -8,6 +8,7 @@ optim.groups); anything not listed for the optimizer raises ``ValueError`` namin
 from __future__ import annotations
 
 from collections.abc import Callable
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -162,6 +163,59 @@ def _swa(model: nn.Module, hp: dict[str, Any], base_hp: dict[str, Any]):
 
 _WRAPPER_MAKERS = {"lookahead": _lookahead(Lookahead), "lookahead_paper": _lookahead(NotebookLookahead),
                    "swa": _swa}
+
+
+_PLUGINS: set[str] = set()  # names that register() added
+
+
+class PluginError(RuntimeError):
+    """A plugin optimizer's ``make`` or ``step`` failed; the message names the plugin."""
+
+
+def register(name: str, defaults: dict[str, Any], make: Callable[..., torch.optim.Optimizer],
+             origin: str) -> None:
+    """Add a plugin optimizer built by ``make(param_groups, **hp)`` (study.plugins).
+
+    ``param_groups`` are the decay / no-decay groups of the built-ins (``wd_exempt`` applied);
+    ``hp`` is ``defaults`` overridden by the trial's values, without ``wd_exempt``. An exception
+    in ``make`` or in the optimizer's ``step`` is re-raised as ``PluginError`` naming the plugin.
+    """
+    if name in _REGISTRY or name in _WRAPPERS:
+        raise ValueError(f"optimizer {name!r} from {origin} collides with one already registered")
+    _PLUGINS.add(name)
+
+    def build_plugin(model: nn.Module, hp: dict[str, Any]) -> torch.optim.Optimizer:
+        own = {k: v for k, v in hp.items() if k != "wd_exempt"}
+        opt = _named(name, origin, "make", make)(_torch_groups(model, hp), **own)
+        if not isinstance(opt, torch.optim.Optimizer):
+            raise PluginError(f"plugin optimizer {name!r} ({origin}): make returned "
+                              f"{type(opt).__name__}, not a torch.optim.Optimizer")
+        opt.step = _named(name, origin, "step", opt.step)
+        return opt
+
+    _REGISTRY[name] = Entry(dict(defaults), build_plugin)
+
+
+def unregister(name: str) -> None:
+    """Remove a plugin optimizer (a plugin whose loading failed half-way; tests)."""
+    if name in _PLUGINS:
+        _PLUGINS.discard(name)
+        del _REGISTRY[name]
+
+
+def _named(name: str, origin: str, what: str, fn: Callable) -> Callable:
+    """``fn`` whose exceptions become ``PluginError``s naming the plugin and its exception."""
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            line = (str(exc).strip().splitlines() or [""])[0][:200]
+            raise PluginError(f"plugin optimizer {name!r} ({origin}) {what}() raised "
+                              f"{type(exc).__name__}: {line}") from exc
+
+    return call
 
 
 def names() -> list[str]:

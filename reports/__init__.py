@@ -21,6 +21,7 @@ from reports.figures import draw_all
 from reports.load import load_study
 from reports.render import to_html, to_markdown
 from reports.report import build_blocks, latex_exports, relevant_claims, report_notes
+from reports.user_claims import load_user_claims
 from reports.verdict import answer_lines
 from reports.views import numbers_from_today
 
@@ -43,7 +44,7 @@ def write_report(study_dir: str | Path, log: Callable[[str], None] = print) -> d
     scores = confirm[["task", "optimizer", "test_value", "chance"]].rename(columns={"test_value": "value"})
     ranks, poi, poi_ci, normalized, overall_note = aggregate(scores)
     profile = metrics.performance_profile(normalized)
-    claims = check_claims(study.trials)
+    claims = check_claims(study.trials, user=load_user_claims(out))
     if study.spec.get("seeds_max"):  # --seeds auto: the verdicts as the rounds decided them
         claims = apply_rounds(claims, study.trials, int(study.spec["seeds"]), int(study.spec["seeds_max"]))
     files: dict[str, Path] = {}

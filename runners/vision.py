@@ -39,7 +39,7 @@ from torch.nn import functional as F
 import optim
 
 from . import device as device_info, diagnostics, splits, vision_data
-from .models import MODELS, build_model
+from .models import MODELS, PLUGIN_MODELS, build_model
 
 RUNNER_KEYS = frozenset({
     "task", "dataset", "model", "optimizer", "batch_size", "epochs", "seed", "protocol", "device",
@@ -67,8 +67,8 @@ def split_config(config: dict) -> tuple[dict, dict]:
     protocol_defaults = PAPER_DEFAULTS if given.get("protocol") == "paper" else {}
     cfg = {**DEFAULTS, **protocol_defaults, **given}
     vision_data.spec(cfg["dataset"])
-    if cfg["model"] not in MODELS:
-        raise ValueError(f"unknown model {cfg['model']!r}; known: {', '.join(MODELS)}")
+    if cfg["model"] not in MODELS and cfg["model"] not in PLUGIN_MODELS:
+        raise ValueError(f"unknown model {cfg['model']!r}; known: {', '.join([*MODELS, *PLUGIN_MODELS])}")
     if cfg["protocol"] not in splits.PROTOCOLS:
         raise ValueError(f"unknown protocol {cfg['protocol']!r}; expected one of {splits.PROTOCOLS}")
     if cfg["schedule"] not in SCHEDULES:

@@ -66,7 +66,9 @@ def next_round(spec, state: dict, trials) -> tuple[list[dict], list[str], int]:
     for each claim still undecided after the rounds so far, its cells in its setting's phase (fair:
     confirm; paper: the paper protocol's runs where the cell has them, as the report reads them)
     raised to its next look's seed count. No configs when every claim is decided or at max."""
+    from reports.claims import alias_claims, curated_claims
     from reports.rounds import claim_rounds
+    from reports.user_claims import read_file, with_user_claims
     from study.launch import fixed_trial_id, fresh_seed
 
     rounds = state.get("rounds", [])
@@ -74,8 +76,9 @@ def next_round(spec, state: dict, trials) -> tuple[list[dict], list[str], int]:
     for config in [c for r in [state["fixed_configs"], *(r["configs"] for r in rounds)] for c in r]:
         cells.setdefault(_cell(config), []).append(config)
     done = rounds[-1]["looks"] if rounds else 1
+    claims = with_user_claims(alias_claims(curated_claims(), trials["task"]), read_file(spec.claims))
     while True:
-        grow = claim_rounds(trials, spec.seeds, spec.seeds_max, done=done)
+        grow = claim_rounds(trials, spec.seeds, spec.seeds_max, done=done, claims=claims)
         grow = grow[grow["next_seeds"].notna()]
         target: dict[tuple, int] = {}
         for row in grow.itertuples():

@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 import search_spaces
+from study import plugins
 from study.errors import SpecError, did_you_mean
 from study.presets import PRESETS
 from study.rounds import seed_range
@@ -44,6 +45,7 @@ class StudySpec:
     cpus_per_trial: float | None = None  # None: sized from the cluster
     gpus_per_trial: float | None = None  # None: 1 GPU per trial if the cluster has GPUs, else 0
     max_concurrent: int | None = None
+    bundle: int | None = None  # configurations per Ray trial (study/bundles.py); None: sized automatically
     storage_is_shared: bool = False  # the user asserts --storage is visible to every node
     max_failures: int = 2  # retries of a crashed trial
     fault_rate: float = 0.0  # probability that a trial crashes on its first attempt (tests)
@@ -51,6 +53,8 @@ class StudySpec:
     log_to: list[str] = field(default_factory=list)  # experiment trackers: mlflow, wandb, tensorboard
     task_config: dict = field(default_factory=dict)  # extra runner keys for every task
     search_space: dict = field(default_factory=dict)  # per-optimizer search-space overrides
+    plugins: list[str] = field(default_factory=list)  # plugin files / modules (study.plugins); entry points load anyway
+    claims: str | None = None  # the user's claims file (the columns of reports/data/claims.csv)
 
     @property
     def studies_root(self) -> Path:
@@ -143,14 +147,19 @@ def _optional_number(name: str, value, minimum: float = 0.0):
 
 def validate(spec: StudySpec) -> StudySpec:
     """Check every field; normalize names, counts and paths. Raises SpecError."""
+    spec.plugins = [] if spec.plugins in (None, "", []) else _names("plugins", spec.plugins)
+    spec.plugins = [plugins.load(source)["source"] for source in spec.plugins]  # normalized: absolute paths
+    plugins.load_entry_points()
     spec.tasks = _names("tasks", spec.tasks)
     for task in spec.tasks:
         parse_task(task)
+        plugins.check_task(task)
     spec.optimizers = _names("optimizers", spec.optimizers)
     known = search_spaces.names()
     for opt in spec.optimizers:
         if opt not in known:
             raise SpecError(f"unknown optimizer {opt!r}{did_you_mean(opt, known)}; optimizers: {', '.join(known)}")
+        plugins.check_optimizer(opt)
     spec.trials = _positive_int("trials", spec.trials)
     spec.iid_trials = _positive_int("iid_trials", spec.iid_trials, allow_zero=True)
     if spec.iid_trials > spec.trials:
@@ -164,6 +173,8 @@ def validate(spec: StudySpec) -> StudySpec:
     spec.max_failures = _positive_int("max_failures", spec.max_failures, allow_zero=True)
     if spec.max_concurrent is not None:
         spec.max_concurrent = _positive_int("max_concurrent", spec.max_concurrent)
+    if spec.bundle is not None:
+        spec.bundle = _positive_int("bundle", spec.bundle)
     spec.phases = _names("phases", spec.phases)
     for phase in spec.phases:
         if phase not in PHASES:
@@ -202,6 +213,14 @@ def validate(spec: StudySpec) -> StudySpec:
             search_spaces.validate_overrides(opt, overrides)
         except ValueError as exc:
             raise SpecError(f"search_space.{opt}: {exc}") from None
+    if spec.claims is not None:
+        from reports.user_claims import read_claims
+
+        spec.claims = os.path.abspath(os.path.expanduser(str(spec.claims)))
+        try:
+            read_claims(spec.claims, search_spaces.names(), _is_task)
+        except ValueError as exc:
+            raise SpecError(str(exc)) from None
     if spec.name is not None and (not isinstance(spec.name, str) or spec.name in ("", ".", "..") or "/" in spec.name):
         raise SpecError(f"name must be a plain directory name, got {spec.name!r}")
     if not isinstance(spec.storage, str) or not spec.storage:
@@ -211,6 +230,14 @@ def validate(spec: StudySpec) -> StudySpec:
     if not is_uri(spec.storage):
         spec.storage = os.path.abspath(os.path.expanduser(spec.storage))
     return spec
+
+
+def _is_task(name: str) -> bool:
+    try:
+        parse_task(name)
+    except SpecError:
+        return False
+    return True
 
 
 def absolute_paths(task_config: dict) -> dict:

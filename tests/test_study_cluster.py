@@ -2,6 +2,8 @@
 second worker that is lost while trials run (chaos)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -10,6 +12,7 @@ from study.cluster import check_storage, filesystem_type, plan_resources
 from study.errors import SpecError
 from study.spec import StudySpec, validate
 
+ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
@@ -104,6 +107,68 @@ def test_resources_fit_on_one_node_and_never_ask_for_missing_gpus(monkeypatch):
     assert plan_resources(validate(StudySpec(gpus_per_trial=0.25))) == {"CPU": 2.0, "GPU": 0.25}
     with pytest.raises(SpecError, match="<= 1"):
         plan_resources(validate(StudySpec(gpus_per_trial=2)))
+
+
+@pytest.fixture
+def plugin_state():
+    """Plugins loaded by a test are forgotten after it (the registries are process-wide)."""
+    from study import plugins
+
+    before = set(plugins._loaded)
+    yield plugins
+    for source, record in list(plugins._loaded.items()):
+        if source not in before:
+            plugins.forget(record)
+
+
+def test_plugin_file_travels_to_both_nodes(two_node_cluster, tmp_path, capsys, monkeypatch, plugin_state):
+    """The plugin file is deleted once Ray has shipped it (runtime_env py_modules): preflight and
+    every trial on both nodes load the shipped copy."""
+    import ray
+
+    from study import cluster
+
+    ray.shutdown()  # connect again, with the plugin's runtime_env
+    plugin = tmp_path / "plugin_src" / "shipped_signsgd.py"
+    plugin.parent.mkdir()
+    plugin.write_text((ROOT / "tests" / "plugins" / "signsgd.py").read_text()
+                      .replace('"signsgd"', '"shipped"').replace('"flaky"', '"shipped_flaky"'))
+    connect = cluster.connect
+
+    def connect_then_delete(spec):
+        connect(spec)
+        plugin.unlink()
+
+    monkeypatch.setattr("study.launch.connect", connect_then_delete)
+    code = main(["launch", "--address", two_node_cluster.address, "--storage", str(tmp_path / "s"),
+                 "--storage-is-shared", "--name", "shipped", "--plugin", str(plugin), "--optimizers", "shipped",
+                 "--trials", "2", "--iid-trials", "2", "--epochs", "1", "--phases", "tune",
+                 "--max-concurrent", "2"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "2 node(s) passed preflight" in out
+    trials = pd.read_csv(tmp_path / "s" / "shipped" / "trials.csv")
+    assert len(trials) == 2 and (trials["status"] == "ok").all()
+    ray.shutdown()
+
+
+def test_preflight_names_the_node_and_the_plugin_it_lacks(two_node_cluster, tmp_path, capsys, monkeypatch,
+                                                         plugin_state):
+    """An installed (module) plugin is not shipped: a node that cannot import it fails preflight."""
+    module_dir = tmp_path / "only_here"
+    module_dir.mkdir()
+    (module_dir / "driver_only_plugin.py").write_text((ROOT / "tests" / "plugins" / "signsgd.py").read_text()
+                                                      .replace('"signsgd"', '"driver_only"')
+                                                      .replace('"flaky"', '"driver_only_flaky"'))
+    monkeypatch.syspath_prepend(str(module_dir))  # the driver's path only: no node's workers see it
+    storage = tmp_path / "s"
+    code = main(["launch", "--address", two_node_cluster.address, "--storage", str(storage), "--storage-is-shared",
+                 "--plugin", "driver_only_plugin", "--optimizers", "driver_only", "--trials", "1", "--epochs", "1"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1
+    assert "preflight: node" in err and "driver_only_plugin" in err
+    assert not any(storage.glob("*/study.json"))
 
 
 def test_a_worker_node_lost_mid_study_keeps_the_budget_exact(two_node_cluster, tmp_path, capsys):
