@@ -96,6 +96,11 @@ def source_label(paper: str) -> str:
     return "your claims" if paper == USER_PAPER else f"{paper} paper"
 
 
+def claim_owner(paper: str) -> str:
+    """Whose claim, in a plain line: "your" for the user's, else the paper's name."""
+    return "your" if paper == USER_PAPER else paper
+
+
 def load_user_claims(study_dir: str | Path) -> pd.DataFrame | None:
     """The user's claims stored with a study (None when it has none)."""
     return read_file(Path(study_dir) / USER_FILE)
