@@ -40,10 +40,10 @@ def looks_run(trials: pd.DataFrame, n_min: int, n_max: int) -> int:
 
 def _interval(kind: str, delta, se, df, fractions, look: int, margin: float) -> tuple[float, float]:
     """The repeated confidence interval at `look` (on the claim's scale: points, or a time ratio)."""
-    level = 1 - 2 * stats.ALPHA if kind == "similar" else 1 - stats.ALPHA
     if not (np.isfinite(se) and np.isfinite(df) and df > 0):
         return np.nan, np.nan
-    q = float(sequential.rci_quantile(fractions, look, df, level))
+    q = float(sequential.tost_rci_quantile(fractions, look, df) if kind == "similar"
+              else sequential.rci_quantile(fractions, look, df))
     est = np.log(delta) if kind == "time" else delta
     low, high = est - q * se, est + q * se
     return (float(np.exp(low)), float(np.exp(high))) if kind == "time" else (low, high)
