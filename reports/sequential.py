@@ -3,8 +3,10 @@
 Looking at a claim after every round and stopping when it is significant inflates a fixed-sample
 test's error rate (five looks at 0.05 give ~0.14). Here each claim is tested with a group-sequential
 design: Lan & DeMets (1983) alpha spending with the O'Brien-Fleming-type function
-alpha(t) = 2 - 2 Phi(z_{1-alpha/2} / sqrt(t)) on the information fraction t = n / n_max (seeds so
-far over the maximum), boundaries by the recursive numerical integration of Armitage, McPherson
+alpha(t) = 2 - 2 Phi(z_{1-alpha/2} / sqrt(t)) on the information fraction t = (n - 1) / (n_max - 1)
+(degrees of freedom so far over the final ones; it sets both the spending time and the assumed
+Brownian correlation, and its validity rests on simulation of Gaussian scores: the level is kept,
+tests/test_reports_sequential.py, benchmarks/results/calibration.md), boundaries by the recursive numerical integration of Armitage, McPherson
 & Rowe (1969) (Jennison & Turnbull 2000, ch. 19). The t statistics of small seed counts enter
 through their fixed-sample p-values, converted to the normal scale (the "significance level"
 approach, Jennison & Turnbull 2000, sec. 3.8); simulation checks the result
