@@ -16,10 +16,13 @@ from reports import latex, metrics
 from reports.aggregates import aggregate
 from reports.cells import cell_tables
 from reports.claims import check_claims
+from reports.rounds import apply_rounds
 from reports.figures import draw_all
 from reports.load import load_study
 from reports.render import to_html, to_markdown
-from reports.report import build_blocks, latex_exports, relevant_claims
+from reports.report import build_blocks, latex_exports, relevant_claims, report_notes
+from reports.user_claims import load_user_claims
+from reports.verdict import answer_lines
 from reports.views import numbers_from_today
 
 __all__ = ["write_report"]
@@ -30,8 +33,8 @@ def write_report(study_dir: str | Path, log: Callable[[str], None] = print) -> d
 
     Files: report.md, report.html, summary.csv (one row per cell), emp.csv (expected max),
     importance.csv, claims.csv, ranks.csv (mean rank, IQM, profile area with CIs), poi.csv, poi_ci.csv,
-    profile.csv, trials.csv (the study's own, listed for completeness), `tables/*.tex` (LaTeX) and
-    `figures` (PNG + PDF of every figure).
+    profile.csv, trials.csv (the study's own, listed for completeness), verdict.txt (the answer in a
+    few plain lines), `tables/*.tex` (LaTeX) and `figures` (PNG + PDF of every figure).
     """
     start = time.perf_counter()
     study = load_study(study_dir)
@@ -41,7 +44,9 @@ def write_report(study_dir: str | Path, log: Callable[[str], None] = print) -> d
     scores = confirm[["task", "optimizer", "test_value", "chance"]].rename(columns={"test_value": "value"})
     ranks, poi, poi_ci, normalized, overall_note = aggregate(scores)
     profile = metrics.performance_profile(normalized)
-    claims = check_claims(study.trials)
+    claims = check_claims(study.trials, user=load_user_claims(out))
+    if study.spec.get("seeds_max"):  # --seeds auto: the verdicts as the rounds decided them
+        claims = apply_rounds(claims, study.trials, int(study.spec["seeds"]), int(study.spec["seeds_max"]))
     files: dict[str, Path] = {}
     for name, df in (("summary.csv", summary), ("emp.csv", emp), ("importance.csv", importance), ("claims.csv", claims),
                      ("ranks.csv", ranks), ("poi.csv", poi.reset_index()), ("poi_ci.csv", poi_ci), ("profile.csv", profile)):
@@ -54,7 +59,10 @@ def write_report(study_dir: str | Path, log: Callable[[str], None] = print) -> d
                                  poi_long=poi_ci)
     figures = draw_all(study, numbers, out / "figures")
     files.update(latex.write_tables(latex_exports(study, numbers), out / "tables"))
-    files = {"report.md": out / "report.md", "report.html": out / "report.html", **files, "figures": out / "figures"}
+    answer = answer_lines(numbers, len(report_notes(study, numbers)))
+    (out / "verdict.txt").write_text("\n".join(answer) + "\n")  # the answer in plain lines (the launch prints it)
+    files = {"report.md": out / "report.md", "report.html": out / "report.html", **files,
+             "verdict.txt": out / "verdict.txt", "figures": out / "figures"}
     blocks = build_blocks(study, numbers, figures, files)
     (out / "report.md").write_text(to_markdown(blocks, out))
     (out / "report.html").write_text(to_html(blocks, f"Optimizer study: {study.name}"))

@@ -60,7 +60,39 @@ def identical_results(trials: pd.DataFrame) -> list[str]:
     return sentences
 
 
+def search_batch(spec: dict) -> str | None:
+    """How sequential the tune phase's search was, when its TPE proposed several at a time."""
+    batch = spec.get("tune_batch")
+    if not isinstance(batch, int) or batch <= 1:
+        return None
+    return (f"Search method: each cell's TPE proposed up to {batch} configurations at a time (a Ray trial runs "
+            "them back to back; TPE's constant liar counts the unfinished ones as pending), so the search is "
+            f"sequential in batches of up to {batch} rather than one by one.")
+
+
+def batch_caps(caps: dict) -> list[str]:
+    """One sentence per task whose batch sizes the launch capped at its training split's size."""
+    return [f"Batch sizes on {task} capped at {cap}, the examples its training split has: larger search choices "
+            f"were dropped and a default or paper point above it ran at batch {cap}, not its own."
+            for task, cap in caps.items()]
+
+
+def retried_trials(retries: pd.DataFrame, max_named: int = 8) -> list[str]:
+    """One sentence naming the trials that Tune ran again after a failure (retries.csv), if any."""
+    if retries.empty or "trial_id" not in retries:
+        return []
+    counts = retries["trial_id"].astype(str).value_counts(sort=False)
+    named = ", ".join(f"`{t}`" + (f" ({n}x)" if n > 1 else "") for t, n in list(counts.items())[:max_named])
+    more = f" and {len(counts) - max_named} more" if len(counts) > max_named else ""
+    causes = retries.get("cause", pd.Series(dtype=str)).dropna().astype(str)
+    cause = f"; last cause: {causes.iloc[-1]}" if len(causes) and causes.iloc[-1] else ""
+    return [f"Retried after a failure (a lost node or a crash, retries.csv): {named}{more}. Each ran again with the same "
+            f"config and seed on a node with a free slot and is recorded once{cause}."]
+
+
 def caveats(study, summary: pd.DataFrame) -> list[str]:
     """The report's opening caveats, in reading order."""
     warning = budget_warning(study.spec, summary)
-    return ([warning] if warning else []) + identical_results(study.trials)
+    batch = search_batch(study.spec)
+    return (([warning] if warning else []) + ([batch] if batch else []) + batch_caps(study.batch_caps)
+            + retried_trials(study.retries) + identical_results(study.trials))

@@ -34,6 +34,8 @@ class Study:
     tasks: list[str] = field(default_factory=list)
     optimizers: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what the loader had to assume (missing spec fields)
+    batch_caps: dict = field(default_factory=dict)  # {task: largest batch size}, study.json's (GLUE smoke runs)
+    retries: pd.DataFrame = field(default_factory=pd.DataFrame)  # retries.csv: trial_id, phase, time, cause
 
     @property
     def hp_columns(self) -> list[str]:
@@ -159,8 +161,12 @@ def load_study(study_dir: str | Path) -> Study:
     tasks = list(dict.fromkeys(spec_names(spec.get("tasks")) + trials["task"].dropna().tolist()))
     optimizers = list(dict.fromkeys(spec_names(spec.get("optimizers")) + trials["optimizer"].dropna().tolist()))
     spec, notes = spec_defaults(spec, trials)
+    if isinstance(meta.get("tune_batch"), int):  # the tune phase's largest TPE batch (study/bundles.py)
+        spec["tune_batch"] = meta["tune_batch"]
     if not meta.get("name"):
         notes.append(f"study.json gives no name: the study is named after its directory, {path.name!r}.")
     name = str(meta.get("name") or path.name)
     phases = meta.get("phases") if isinstance(meta.get("phases"), dict) else {}
-    return Study(path, name, spec, phases, trials, history, tasks, optimizers, notes)
+    caps = meta.get("batch_caps") if isinstance(meta.get("batch_caps"), dict) else {}
+    retries = _read_csv(path / "retries.csv") if (path / "retries.csv").exists() else pd.DataFrame()
+    return Study(path, name, spec, phases, trials, history, tasks, optimizers, notes, caps, retries)

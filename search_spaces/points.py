@@ -51,6 +51,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import registry
 from .spaces import check_optimizer
 
 _ADAM = {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
@@ -62,7 +63,8 @@ def _p(lr: float, wd: float, **rest: Any) -> dict[str, Any]:
     return {"lr": lr, "weight_decay": wd, "wd_exempt": False, **rest}
 
 
-_DEFAULTS: dict[str, dict[str, Any]] = {
+#: The built-ins' default points, in the order they are registered (search_spaces.builtins).
+BUILTIN_DEFAULTS: dict[str, dict[str, Any]] = {
     "adam": _p(1e-3, 0.0, **_ADAM),
     "adamw": _p(1e-3, 1e-2, **_ADAM),
     "rmsprop": _p(1e-2, 0.0, beta2=0.99, momentum=0.0, eps=1e-8),
@@ -116,17 +118,19 @@ THERMOLION_PAPER_EPOCHS = 12  # ThermoLion Sec. 4.3: 12 epochs at batch 1024 on 
 
 def default_point(optimizer: str) -> dict[str, Any]:
     """The one-shot default setting of ``optimizer``, with ``batch_size`` 128."""
-    check_optimizer(optimizer)
-    return {**_DEFAULTS[optimizer], "batch_size": 128}
+    return {"batch_size": 128, **registry.get(optimizer).default}
 
 
 def paper_point(optimizer: str, paper: str, task: str | None = None) -> dict[str, Any] | None:
     """The setting ``paper`` ran ``optimizer`` with on ``task`` (None: a vision task).
 
     Returns None where the paper has no setting for that optimizer or task kind; glue tasks are
-    named ``glue-<name>``.
+    named ``glue-<name>``. A plugin optimizer's own ``paper`` point (if it gave one) stands for
+    every paper.
     """
-    check_optimizer(optimizer)
+    entry = registry.get(optimizer)
+    if entry.origin != registry.BUILT_IN:
+        return None if entry.paper is None else {"batch_size": 128, **entry.paper}
     if paper not in _PAPERS:
         raise ValueError(f"unknown paper {paper!r}; known: {', '.join(_PAPERS)}")
     if _is_glue(task):
@@ -151,16 +155,18 @@ def paper_build(optimizer: str, paper: str) -> str:
     return _PAPER_BUILDS.get(paper, {}).get(optimizer, optimizer)
 
 
-def paper_budget(paper: str, task: str | None = None) -> dict[str, Any]:
+def paper_budget(paper: str, task: str | None = None, glue_steps: int | None = None) -> dict[str, Any]:
     """Runner keys of the paper's training budget on ``task`` (added to the paper point's trials
-    under both protocols): ThermoLion's 12 epochs; SepNorm's GLUE steps and constant lr."""
+    under both protocols): ThermoLion's 12 epochs; SepNorm's GLUE steps and constant lr.
+    ``glue_steps`` replaces the paper's 50,000 GLUE steps (a study's ``task_config: {paper_steps: N}``,
+    for a smoke run)."""
     if paper not in _PAPERS:
         raise ValueError(f"unknown paper {paper!r}; known: {', '.join(_PAPERS)}")
     if paper == "thermolion":  # the paper measures final accuracy: no per-epoch evaluation
         return {"epochs": THERMOLION_PAPER_EPOCHS, "eval_each_epoch": False}
     if _is_glue(task):
         # eval_every None: the study's `epochs` evals, whatever interval its task_config sets
-        return {"steps": GLUE_PAPER_STEPS, "eval_every": None, "schedule": "constant",
+        return {"steps": glue_steps or GLUE_PAPER_STEPS, "eval_every": None, "schedule": "constant",
                 "warmup_steps": 0}
     return {}
 

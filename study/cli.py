@@ -17,7 +17,7 @@ from study.errors import SpecError, did_you_mean
 # May change on --resume; resources and concurrency apply to phases not started yet (Tune restores a
 # started phase with its own settings).
 RESUMABLE_FIELDS = {"address", "cpus_per_trial", "gpus_per_trial", "max_concurrent", "storage_is_shared",
-                    "trial_timeout", "log_to"}
+                    "trial_timeout", "log_to", "bundle"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -65,7 +65,8 @@ def _parser() -> argparse.ArgumentParser:
     launch.add_argument("--trials", type=int, help="tune trials per cell (equal for every cell)")
     launch.add_argument("--iid-trials", type=int, help="of those, the first R drawn i.i.d. at random")
     launch.add_argument("--epochs", type=int, help="training epochs per trial")
-    launch.add_argument("--seeds", type=int, help="fresh seeds for the confirm, default and paper phases")
+    launch.add_argument("--seeds", help="fresh seeds for the confirm, default and paper phases: a number, or `auto` "
+                                        "(2 to 10: seeds in rounds until each claim is decided) or MIN-MAX")
     launch.add_argument("--paper-seeds", type=int, help="seeds of the paper phase (default: --seeds)")
     launch.add_argument("--phases", help="comma-separated subset of tune,confirm,default,paper")
     launch.add_argument("--address", help="Ray address: 'auto' or host:port joins a cluster; default a local Ray")
@@ -74,6 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     launch.add_argument("--gpus-per-trial", type=float, help="fractional values pack trials on one GPU")
     launch.add_argument("--max-concurrent", type=int,
                         help="at most this many trials at once; default as many as the resources fit")
+    launch.add_argument("--bundle", type=int,
+                        help="trials (configurations) per Ray trial, run back to back; default sized from "
+                             "the measured trial length so that a Ray trial lasts ~5 s; 1: one each")
     launch.add_argument("--storage-is-shared", action="store_true", default=None,
                         help="assert that --storage is mounted on every node of the cluster")
     launch.add_argument("--fault-rate", type=float, help="crash this share of trials once (tests retries)")
@@ -84,6 +88,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="seconds per trial; a trial past it stops and is recorded status=timeout "
                              "(default per preset)")
     launch.add_argument("--log-to", help="comma-separated experiment trackers: mlflow, wandb, tensorboard")
+    launch.add_argument("--plugin", action="append", dest="plugins", metavar="PATH.py|MODULE",
+                        help="load a plugin (optimizers, tasks, runners; see README); repeatable")
+    launch.add_argument("--claims", help="a CSV of your own claims (the columns of reports/data/claims.csv)")
 
     plan = commands.add_parser("plan", help="dry run: cells, trials per phase and cost of a launch (starts nothing)")
     for action in launch._actions:  # the same flags as launch, so a plan matches the launch it precedes
@@ -98,7 +105,10 @@ def _parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="(re)write the report of a study directory")
     report.add_argument("dir", help="a study directory, e.g. studies/NAME")
 
-    commands.add_parser("list", help="presets, tasks, optimizers and their search spaces")
+    listing = commands.add_parser("list", help="presets, tasks, optimizers and their search spaces")
+    listing.add_argument("what", nargs="?", choices=("presets", "tasks", "optimizers"), help="only this part")
+    listing.add_argument("--plugin", action="append", dest="plugins", metavar="PATH.py|MODULE",
+                         help="load a plugin first (installed entry points load anyway); repeatable")
 
     data = commands.add_parser("data", help="dataset cache")
     data_commands = data.add_subparsers(dest="data_command", parser_class=_Parser)
@@ -120,11 +130,14 @@ def _resume_spec(args, overrides: dict):
     from study.launch import load_state
     from study.spec import StudySpec, validate
 
+    from study import plugins
+
     root = validate(StudySpec(storage=overrides.get("storage") or "studies"))
     storage = root.storage
     name = overrides.get("name") or _latest_study(root.studies_root)
-    saved = validate(StudySpec(**{**load_state(StudySpec(storage=storage, name=name).study_dir)["spec"],
-                                  "storage": storage}))
+    state = load_state(StudySpec(storage=storage, name=name).study_dir)
+    plugins.check_manifest(state.get("plugins") or [], name)  # before loading them: missing or changed
+    saved = validate(StudySpec(**{**state["spec"], "storage": storage}))
     asked = validate(StudySpec(**{**saved.to_dict(), **overrides, "storage": storage, "name": name}))
     changed = sorted(k for k in overrides if k not in RESUMABLE_FIELDS and getattr(asked, k) != getattr(saved, k))
     changed += [flag for flag in ("preset", "config") if getattr(args, flag)]
@@ -162,17 +175,22 @@ def cmd_launch(args) -> int:
             resume = study_command("launch", "--resume", "--name", spec.name, "--storage", spec.storage)
             print(f"{exc or 'interrupted'}; continue with: {resume}", file=sys.stderr, flush=True)
             return 130
+        failed = outcome.summarize(study_dir, log_path)  # failure causes first: the answer ends the output
         code = _write_report(study_dir)
-    return outcome.summarize(study_dir, log_path) or code
+    return failed or code
 
 
 def _write_report(study_dir: Path) -> int:
+    """Write the report; print the study directory, the answer in a few lines, then the report's path."""
     import reports
+    from study import outcome
 
     paths = reports.write_report(study_dir)
-    print(f"\nstudy directory: {study_dir}")
-    for label, path in paths.items():
-        print(f"  {label}: {path}")
+    print(f"\nstudy directory: {study_dir} ({', '.join(p.name for p in paths.values() if p.parent == study_dir)})")
+    if "verdict.txt" in paths:
+        print(outcome.answer_block(paths["verdict.txt"].read_text().splitlines()))
+    if "report.html" in paths:
+        print(f"report: {paths['report.html']}", flush=True)
     return 0
 
 
@@ -181,9 +199,15 @@ def cmd_report(args) -> int:
     if not study_dir.is_dir():
         raise SpecError(f"report: {args.dir} does not exist")
     if (study_dir / "study.json").is_file():
+        from study import plugins
         from study.console import LOG_NAME, ray_logs_to
-        from study.launch import refresh_records
+        from study.launch import load_state, refresh_records
         from study.lock import read_lock, stale_reason
+
+        try:  # the report reads only records; its plugins' search spaces label the sensitivity plots
+            plugins.ensure_loaded(load_state(study_dir).get("plugins") or [])
+        except SpecError as exc:
+            print(f"report: {exc}; the figures show the searched ranges as the records do", flush=True)
 
         holder = read_lock(study_dir)
         if holder and stale_reason(holder) is None:  # the driver writes the records: leave them to it
@@ -201,23 +225,37 @@ def cmd_report(args) -> int:
         raise SpecError(f"report: {exc}") from None
 
 
+def _seeds_words(seeds) -> str:
+    """`2`, or `2-5 (auto)` for a preset's seeds: {min, max}."""
+    return f"{seeds['min']}-{seeds['max']} (auto)" if isinstance(seeds, dict) else str(seeds)
+
+
 def cmd_list(args) -> int:
     import search_spaces
+    from study import plugins
     from study.presets import PRESETS
-    from study.tasks import GLUE_TASKS, OFFLINE_DATASETS, THERMOLION_DATASETS, VISION_MODELS
+    from study.tasks import GLUE_TASKS, OFFLINE_DATASETS, THERMOLION_DATASETS, VISION_MODELS, parse_task
 
-    print("presets:")
-    for name, values in PRESETS.items():
-        print(f"  {name}: {len(values['tasks'])} task(s) x {len(values['optimizers'])} optimizer(s), "
-              f"{values['trials']} trials/cell, {values['epochs']} epochs, {values['seeds']} seeds")
-    print("tasks: <dataset>[-<model>] or glue-<task>")
-    print(f"  datasets: {', '.join(THERMOLION_DATASETS + OFFLINE_DATASETS)}")
-    print(f"  models: {', '.join(VISION_MODELS)} (default convnet)")
-    print(f"  glue: {', '.join('glue-' + t for t in GLUE_TASKS)}")
-    print("optimizers and search spaces:")
-    for name in search_spaces.names():
-        ranges = "; ".join(f"{k} {v}" for k, v in search_spaces.describe(name).items())
-        print(f"  {name}: {ranges}")
+    plugins.load_all(args.plugins or [])
+    what = args.what
+    if what in (None, "presets"):
+        print("presets:")
+        for name, values in PRESETS.items():
+            print(f"  {name}: {len(values['tasks'])} task(s) x {len(values['optimizers'])} optimizer(s), "
+                  f"{values['trials']} trials/cell, {values['epochs']} epochs, {_seeds_words(values['seeds'])} seeds")
+    if what in (None, "tasks"):
+        print("tasks: <dataset>[-<model>] or glue-<task> (built-in), or a plugin's")
+        print(f"  datasets: {', '.join(THERMOLION_DATASETS + OFFLINE_DATASETS)}")
+        print(f"  models: {', '.join(VISION_MODELS)} (default convnet)")
+        print(f"  glue: {', '.join('glue-' + t for t in GLUE_TASKS)}")
+        for name, origin in plugins.plugin_tasks().items():
+            print(f"  {name} ({parse_task(name).runner} runner): from {origin}")
+    if what in (None, "optimizers"):
+        print("optimizers and search spaces:")
+        for name in search_spaces.names():
+            ranges = "; ".join(f"{k} {v}" for k, v in search_spaces.describe(name).items())
+            origin = search_spaces.origin(name)
+            print(f"  {name}{'' if origin == 'built-in' else f' (from {origin})'}: {ranges}")
     return 0
 
 

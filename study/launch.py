@@ -12,17 +12,20 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections import Counter
 from pathlib import Path
 
 import pandas as pd
 
 import search_spaces
-from study import records
+from study import plugins, records
+from study.bundles import bundle_configs, configured_size, expand, pack, running_config_id, seconds_per_epoch
 from study.cluster import connect, plan_resources
 from study.console import LOG_NAME, attach_ray_logs
 from study.errors import SpecError
 from study.spec import PHASES, StudySpec, is_uri
+from study.batch_cap import batch_caps, capped_point
 from study.tasks import parse_task, runner_config
 
 FRESH_SEED_BASE = 1000  # confirm/default/paper seeds are FRESH_SEED_BASE + seed*100 + i
@@ -61,24 +64,36 @@ def load_state(study_dir: Path) -> dict:
 def cell_configs(spec: StudySpec, resources: dict) -> dict[str, dict]:
     """The base config every trial of a cell shares: task, runner keys and bookkeeping."""
     cells = {}
+    caps = batch_caps(spec)  # GLUE training splits smaller than a batch size (study/batch_cap.py)
     for task_name in spec.tasks:
         task = parse_task(task_name)
         for optimizer in spec.optimizers:
             cells[f"{task_name}/{optimizer}"] = {
-                **runner_config(task, spec.task_config),
+                **runner_config(task, spec.task_config), "_batch_cap": caps.get(task_name),
                 "task": task_name, "optimizer": optimizer, "phase": "tune", "protocol": "fair",
                 "epochs": spec.epochs, "seed": spec.seed,
                 "_runner": task.runner, "_cpus": resources["CPU"], "_study_dir": str(spec.study_dir),
                 "_fault_rate": spec.fault_rate, "_trial_timeout": spec.trial_timeout,
+                **({"_plugins": plugins.manifest()} if plugins.manifest() else {}),
             }
     return cells
+
+
+def fresh_seed(spec: StudySpec, i: int) -> int:
+    """The i-th fresh seed of the confirm, default and paper phases."""
+    return FRESH_SEED_BASE + spec.seed * 100 + i
+
+
+def fixed_trial_id(config: dict) -> str:
+    """A fixed-phase trial's stable id: phase, cell, protocol and seed."""
+    return f"{config['phase']}-{config['task']}-{config['optimizer']}-{config['protocol']}-s{config['seed']}"
 
 
 def fixed_configs(spec: StudySpec, cells: dict[str, dict], tune_rows: pd.DataFrame | None,
                   tune_hps: dict[str, dict]) -> list[dict]:
     """Explicit trials of the confirm, default and paper phases, with stable trial ids."""
-    seeds = [FRESH_SEED_BASE + spec.seed * 100 + i for i in range(spec.seeds)]
-    paper_seeds = [FRESH_SEED_BASE + spec.seed * 100 + i for i in range(spec.paper_seeds or spec.seeds)]
+    seeds = [fresh_seed(spec, i) for i in range(spec.seeds)]
+    paper_seeds = [fresh_seed(spec, i) for i in range(spec.paper_seeds or spec.seeds)]
     out = []
 
     def add(phase: str, base: dict, hps: dict, protocol: str = "fair") -> None:
@@ -87,11 +102,11 @@ def fixed_configs(spec: StudySpec, cells: dict[str, dict], tune_rows: pd.DataFra
                       "_hps": sorted(hps)}
             if phase == "paper":
                 paper = parse_task(base["task"]).paper
-                config.update(search_spaces.paper_budget(paper, base["task"]))
+                config.update(search_spaces.paper_budget(paper, base["task"], spec.task_config.get("paper_steps")))
                 build = search_spaces.paper_build(base["optimizer"], paper)
                 if build != base["optimizer"]:
                     config["_build"] = build
-            config["_trial_id"] = f"{phase}-{base['task']}-{base['optimizer']}-{protocol}-s{seed}"
+            config["_trial_id"] = fixed_trial_id(config)
             out.append(config)
 
     for key, base in cells.items():
@@ -106,12 +121,12 @@ def fixed_configs(spec: StudySpec, cells: dict[str, dict], tune_rows: pd.DataFra
                 print(f"[confirm] {base['task']} x {base['optimizer']}: no tune trial ended ok (all diverged or "
                       "failed), so there is no tuned configuration to confirm", flush=True)
         if "default" in spec.phases:
-            add("default", base, search_spaces.default_point(base["optimizer"]))
-        if "paper" in spec.phases:
+            add("default", base, capped_point(search_spaces.default_point(base["optimizer"]), base["_batch_cap"]))
+        if "paper" in spec.phases and task.paper:
             point = search_spaces.paper_point(base["optimizer"], task.paper, base["task"])
             if point is not None:
                 for protocol in task.paper_protocols:
-                    add("paper", base, point, protocol)
+                    add("paper", base, capped_point(point, base["_batch_cap"]), protocol)
     return out
 
 
@@ -141,21 +156,24 @@ def study_plan(spec: StudySpec) -> tuple[int, float]:
 
 
 def trial_dirname(trial) -> str:
-    """A trial's directory is named by the study's trial id (Ray's default spells out the config)."""
-    config = trial.config.get("trial", trial.config)  # fixed-phase configs are nested
-    return config.get("_trial_id") or f"trial_{trial.trial_id}"
+    """A Ray trial's directory and name are the study's id of its (bundle's first) configuration
+    (Ray's default spells out the config)."""
+    return bundle_configs(trial.config)[0].get("_trial_id") or f"trial_{trial.trial_id}"
 
 
-def _run_config(spec: StudySpec, phase: str, callbacks: list):
+def _run_config(spec: StudySpec, phase: str, callbacks: list, largest_bundle: int = 1):
+    """Tune's run settings of a phase. A bundle of B configurations shares B x `max_failures`
+    retries (Tune counts failures per Ray trial; a retry reruns only unfinished configurations)."""
     from ray import tune
 
     from study.checkpoints import DropFinishedCheckpoints
+    from study.retries import RetryLog
     from study.trackers import tracker_callbacks
 
-    callbacks = callbacks + tracker_callbacks(spec, phase)
+    callbacks = callbacks + tracker_callbacks(spec, phase) + [RetryLog(spec.study_dir, phase, running_config_id)]
     return tune.RunConfig(
         name=phase, storage_path=spec.ray_storage, verbose=0, callbacks=[*callbacks, DropFinishedCheckpoints()],
-        failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+        failure_config=tune.FailureConfig(max_failures=spec.max_failures * largest_bundle),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
     )
 
@@ -189,33 +207,43 @@ def run_tune_phase(spec: StudySpec, cells: dict[str, dict], resources: dict, res
     from study.trainable import run_trial
 
     searcher = CellSearcher(cells, spec.trials, spec.iid_trials, spec.seed, spec.search_space,
-                            storage_path=str(spec.study_dir / OPTUNA_JOURNAL))
+                            storage_path=str(spec.study_dir / OPTUNA_JOURNAL), bundle=configured_size(spec),
+                            slots=concurrency(spec, resources))
     tune_config = tune.TuneConfig(
         search_alg=searcher, num_samples=spec.trials * len(cells), metric=METRIC, mode=MODE,
         max_concurrent_trials=concurrency(spec, resources), reuse_actors=True, trial_dirname_creator=trial_dirname,
+        trial_name_creator=trial_dirname,  # trackers (MLflow run names) show the study's trial ids
     )
     progress = CellProgress({progress_key(base): spec.trials for base in cells.values()}, *study_plan(spec))
     return _fit(spec, "tune", tune.with_resources(run_trial, resources), resume, retry_errored,
-                tune_config=tune_config, run_config=_run_config(spec, "tune", [progress]))
+                tune_config=tune_config, run_config=_run_config(spec, "tune", [progress], configured_size(spec) or spec.trials))
 
 
 def run_fixed_phase(spec: StudySpec, configs: list[dict], resources: dict, resume: bool,
-                    retry_errored: bool = False):
+                    retry_errored: bool = False, name: str = "fixed"):
+    """One Tuner over explicit configs: the confirm/default/paper phases (`fixed`), or one of
+    their later rounds of seeds under `--seeds auto` (study/rounds.py)."""
     from ray import tune
 
     from study.progress import CellProgress, progress_key
     from study.searcher import METRIC, MODE
-    from study.trainable import run_fixed_trial
+    from study.trainable import run_trial
 
     budget = Counter(progress_key(config) for config in configs)
     tune_trials, tune_epochs = tune_plan(spec)
     progress = CellProgress(budget, tune_trials + len(configs), tune_epochs + sum(c["epochs"] for c in configs),
                             tune_trials, tune_epochs)
     tune_config = tune.TuneConfig(metric=METRIC, mode=MODE, max_concurrent_trials=concurrency(spec, resources),
-                                  reuse_actors=True, trial_dirname_creator=trial_dirname)
-    return _fit(spec, "fixed", tune.with_resources(run_fixed_trial, resources), resume, retry_errored,
-                param_space={"trial": tune.grid_search(configs)}, tune_config=tune_config,
-                run_config=_run_config(spec, "fixed", [progress]))
+                                  reuse_actors=True, trial_dirname_creator=trial_dirname, trial_name_creator=trial_dirname)
+    bundles = pack(configs, concurrency(spec, resources), configured_size(spec),
+                   load_state(spec.study_dir).get("seconds_per_epoch"))  # measured by the tune phase
+    print(f"[{phase_names(spec, 'fixed')}] {len(configs)} trials in {len(bundles)} Ray trials", flush=True)
+    # bundles of one: the configs themselves (nested under "trial"), as trackers log them
+    space = {"bundle": tune.grid_search(bundles)} if max(map(len, bundles)) > 1 else \
+        {"trial": tune.grid_search([b[0] for b in bundles])}
+    return _fit(spec, name, tune.with_resources(run_trial, resources), resume, retry_errored,
+                param_space=space, tune_config=tune_config,
+                run_config=_run_config(spec, name, [progress], max(map(len, bundles))))
 
 
 class StudyInterrupted(Exception):
@@ -223,14 +251,20 @@ class StudyInterrupted(Exception):
 
 
 def finished_results(results) -> list:
-    """The results of trials that ended: with their final report, or given up by Tune (ERROR).
+    """The results of trials (configurations) that ended: with their final report, or given up by
+    Tune (ERROR). A bundle's Result gives one ConfigResult per configuration (study.bundles.expand).
 
     A trial whose first attempt failed and that waits for or runs its retry also carries that
     error in its Result, but it has not ended (a Ctrl-C then must not record it as failed).
     """
     trials = results._experiment_analysis.trials  # ResultGrid keeps its results in this order
-    return [r for t, r in zip(trials, results)
-            if (r.metrics or {}).get("final") is True or t.status == t.ERROR]
+    out = []
+    for trial, result in zip(trials, results):
+        if "bundle" in (getattr(result, "config", None) or {}):
+            out += [c for c in expand(result) if c.finished or trial.status == trial.ERROR]
+        elif (result.metrics or {}).get("final") is True or trial.status == trial.ERROR:
+            out.append(result)
+    return out
 
 
 def _record(study_dir: Path, phase: str, results, expected: int, label: str | None = None) -> None:
@@ -291,7 +325,8 @@ def launch(spec: StudySpec, resume: bool = False, retry_errored: bool = False) -
     else:
         if (study_dir / "study.json").exists():
             raise SpecError(f"study {spec.name!r} already exists in {spec.storage}; pass --resume to continue it")
-        state = {"name": spec.name, "spec": spec.to_dict(), "phases": {}}
+        state = {"name": spec.name, "spec": spec.to_dict(), "phases": {}, "batch_caps": batch_caps(spec),
+                 "plugins": plugins.manifest()}
     from study.progress import start_clock
 
     start_clock()
@@ -304,8 +339,13 @@ def launch(spec: StudySpec, resume: bool = False, retry_errored: bool = False) -
         if not lock.held:
             lock.acquire()
         _save_state(study_dir, state)
+        if spec.claims and not resume:  # the report judges the claims as they were at launch
+            from reports.user_claims import USER_FILE
+
+            shutil.copyfile(spec.claims, study_dir / USER_FILE)
         print(f"study {spec.name}: {len(spec.tasks)} task(s) x {len(spec.optimizers)} optimizer(s), "
-              f"{spec.trials} tune trials per cell ({spec.iid_trials} i.i.d.), {spec.seeds} seeds; "
+              f"{spec.trials} tune trials per cell ({spec.iid_trials} i.i.d.), "
+              f"{spec.seeds}{f'-{spec.seeds_max} (auto)' if spec.seeds_max else ''} seeds; "
               f"{resources['CPU']:g} CPU / {resources.get('GPU', 0):g} GPU per trial, "
               f"{concurrency(spec, resources)} at once; {checked} node(s) passed preflight; directory {study_dir}; "
               f"log {study_dir / LOG_NAME}", flush=True)
@@ -328,8 +368,11 @@ def _run_phases(spec: StudySpec, state: dict, resources: dict, resume: bool, ret
     if "tune" in spec.phases and state["phases"].get("tune") != "done":
         results = run_tune_phase(spec, cells, resources, resume, retry_errored)
         _record(study_dir, "tune", results, expected=spec.trials * len(cells))
+        done = finished_results(results)
         state["tune_hps"] = {r.config["_trial_id"]: {h: r.config[h] for h in r.config["_hps"]}
-                             for r in results if r.config}
+                             for r in done if r.config}
+        state["seconds_per_epoch"] = seconds_per_epoch(done)  # sizes the fixed phases' bundles
+        state["tune_batch"] = max((len(bundle_configs(r.config)) for r in results if r.config), default=1)
         state["phases"]["tune"] = "done"
         _save_state(study_dir, state)
 
@@ -340,8 +383,13 @@ def _run_phases(spec: StudySpec, state: dict, resources: dict, resume: bool, ret
                                                    state.get("tune_hps", {}))
             _save_state(study_dir, state)
         configs = state["fixed_configs"]
-        if configs:
+        # `rounds`: round 1 is recorded and later ones run (study/rounds.py); --retry-errored reruns round 1's errors
+        if configs and ("rounds" not in state or retry_errored):
             results = run_fixed_phase(spec, configs, resources, resume, retry_errored)
             _record(study_dir, "fixed", results, expected=len(configs), label=phase_names(spec, "fixed"))
+        if spec.seeds_max and configs:
+            from study.rounds import run_rounds
+
+            run_rounds(spec, state, resources, resume, retry_errored)
         state["phases"].update({phase: "done" for phase in fixed_phases})
         _save_state(study_dir, state)

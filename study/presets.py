@@ -1,6 +1,7 @@
 """Named study presets: field values for `StudySpec` (see study/spec.py).
 
-- quick: the embedded default; offline digits, every optimizer, a few minutes on a 2-core CPU.
+- quick: the embedded default; offline digits, every optimizer, a few minutes on a 2-core CPU; judges
+  one labelled demonstration claim (reports/data/demo_claims.csv: AdamW beats SGD on digits).
 - thermolion-paper: the ThermoLion paper's 12 datasets x its 9 optimizers (+ the SepNorm family),
   the paper protocol (5000 images, batch 1024, 12 epochs) beside the fair one.
 - sepnorm-vision: a BatchNorm ResNet-20 on CIFAR-10 with AdamW / Lion / SepNorm / OrtSepNorm.
@@ -12,25 +13,33 @@
 """
 from __future__ import annotations
 
+from pathlib import Path
+
+import search_spaces
 from study.tasks import GLUE_TASKS, THERMOLION_DATASETS
 
-ALL_OPTIMIZERS = [
-    "adamw", "adam", "rmsprop", "sgd", "lion", "swats", "lookahead", "lookahead_paper", "swa", "muon",
-    "muadam_paper", "thermolion", "sepnorm", "ortsepnorm", "normgd",
-]
+# Every built-in optimizer, from the one registry (search_spaces.registry), AdamW first; plugins are
+# not part of a preset (name them with --optimizers).
+ALL_OPTIMIZERS = sorted((n for n in search_spaces.names() if search_spaces.origin(n) == "built-in"),
+                        key=lambda name: name != "adamw")
 THERMOLION_PAPER_OPTIMIZERS = [
     "thermolion", "adamw", "adam", "lion", "rmsprop", "swats", "lookahead", "swa", "muadam_paper",
 ]
 SEPNORM_OPTIMIZERS = ["adamw", "lion", "sepnorm", "ortsepnorm"]
 MNIST_CLAIMS_OPTIMIZERS = ["thermolion", "adam", "muadam_paper", "adamw", "lion"]  # Table 2's three, then AdamW, Lion
 GLUE_TASK_NAMES = [f"glue-{t}" for t in GLUE_TASKS]
+# The quick preset's claims file: one labelled demonstration claim on digits (not a paper's), judged
+# like any claim, so the default launch ends with a verdict. A YAML `claims:` or --claims replaces it.
+DEMO_CLAIMS = str(Path(__file__).resolve().parents[1] / "reports" / "data" / "demo_claims.csv")
 
 PRESETS: dict[str, dict] = {
     # Sized for a few minutes on a 2-core CPU: the paper phase (the paper's 12 epochs under both
-    # protocols) costs more than the rest together, so it gets one seed here.
+    # protocols) costs more than the rest together, so it gets one seed here. Seeds auto 2-3: a claim
+    # on its cells still undecided at 2 seeds gets a third (study/rounds.py).
     "quick": dict(
-        tasks=["digits"], optimizers=ALL_OPTIMIZERS, trials=4, iid_trials=3, seeds=2, paper_seeds=1, epochs=2,
-        task_config={"n_train": 600}, trial_timeout=600,
+        tasks=["digits"], optimizers=ALL_OPTIMIZERS, trials=4, iid_trials=3, seeds={"min": 2, "max": 3}, paper_seeds=1,
+        epochs=2,
+        task_config={"n_train": 600}, trial_timeout=600, claims=DEMO_CLAIMS,
     ),
     "thermolion-paper": dict(
         tasks=list(THERMOLION_DATASETS), optimizers=THERMOLION_PAPER_OPTIMIZERS + ["sepnorm", "ortsepnorm"],
@@ -51,10 +60,12 @@ PRESETS: dict[str, dict] = {
     # Sized from single-trial times on a 2-core CPU (one thread per trial, two at a time; see
     # benchmarks/results/mnist_claims_budget.md): the paper phase (12 epochs at batch 1024, both
     # protocols, 2 seeds so each claim gets a CI) takes ~10 of its ~12-13 minutes; tune (4 one-epoch
-    # trials per optimizer), confirm and default share the rest.
+    # trials per optimizer), confirm and default share the rest. Seeds auto 2-5: the Table 2 claims still
+    # undecided get their cells (thermolion, adam, muadam_paper; the paper protocol's runs in the paper
+    # setting) raised to 3, then 5 seeds: at most 9 more paper-protocol trials, ~4 more minutes.
     "mnist-claims": dict(
-        tasks=["mnist5k"], optimizers=MNIST_CLAIMS_OPTIMIZERS, trials=4, iid_trials=3, seeds=2, paper_seeds=2,
-        epochs=1,
+        tasks=["mnist5k"], optimizers=MNIST_CLAIMS_OPTIMIZERS, trials=4, iid_trials=3, seeds={"min": 2, "max": 5},
+        paper_seeds=2, epochs=1,
     ),
     "full": dict(
         tasks=list(THERMOLION_DATASETS) + ["cifar10-resnet20", "cifar100-resnet20"] + GLUE_TASK_NAMES,

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from study.bundles import BUNDLE_KEYS
+
 TRIAL_COLUMNS = [
     "trial_id", "phase", "task", "optimizer", "protocol", "seed", "status", "score", "test_score",
     "chance", "iid", "train_loss", "steps", "wall_time", "time_per_step", "epochs_done", "error",
@@ -24,13 +26,13 @@ RESULT_KEYS = ("score", "test_score", "chance", "train_loss", "steps", "wall_tim
 TEXT_KEYS = ("device_name", "device_kind")
 # The runner's named results kept as extra columns (e.g. MNLI's test_acc_mm, GLUE's truncated_train).
 NAMED_RESULT_PREFIXES = ("val_", "test_", "truncated_")
-# Keys Ray adds to every result, the adapter's own flags and the task's constant chance level (in
+# Keys Ray adds to every result, the adapter's own flags and bundle tags and the task's constant chance level (in
 # trials.csv): not part of the per-epoch history.
 RAY_KEYS = {
     "timestamp", "time_this_iter_s", "time_total_s", "training_iteration", "pid", "node_ip",
     "time_since_restore", "iterations_since_restore", "checkpoint_dir_name", "done", "final",
     "trial_id", "date", "hostname", "config", "should_checkpoint", "chance",
-}
+} | BUNDLE_KEYS
 
 
 HISTORY_COLUMNS = ["trial_id", "phase", "task", "optimizer", "epoch", "key", "value"]
@@ -100,7 +102,7 @@ def history_rows(trial_id: str, config: dict, frame: pd.DataFrame | None) -> pd.
 
 
 def rows_from_results(results) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A Tune ResultGrid -> (trials, history) frames."""
+    """Finished trials (Tune Results, or a bundle's study.bundles.ConfigResults) -> (trials, history)."""
     rows, histories = [], []
     for result in results:
         config = result.config or {}
@@ -138,11 +140,17 @@ def read_phase(study_dir: Path, phase: str) -> pd.DataFrame | None:
     return pd.read_csv(path, dtype={"trial_id": str}) if path.exists() else None
 
 
+def round_files(folder: Path) -> list[str]:
+    """The later rounds of seeds of a `--seeds auto` study (`fixed_r2`, `fixed_r3`, ...), in order."""
+    names = [p.stem for p in folder.glob("fixed_r*.csv") if not p.stem.endswith("_history")]
+    return sorted(names, key=lambda n: int(n[len("fixed_r"):]))
+
+
 def merge(study_dir: Path) -> None:
-    """trials.csv and history.csv = the union of the phases written so far."""
+    """trials.csv and history.csv = the union of the phases (and rounds) written so far."""
     folder = study_dir / "records"
     for out, suffix in (("trials.csv", ""), ("history.csv", "_history")):
-        paths = [folder / f"{phase}{suffix}.csv" for phase in PHASE_FILES]
+        paths = [folder / f"{phase}{suffix}.csv" for phase in (*PHASE_FILES, *round_files(folder))]
         parts = [pd.read_csv(p, dtype={"trial_id": str}) for p in paths if p.exists()]
         parts = [p for p in parts if not p.empty]
         if parts:

@@ -13,9 +13,11 @@ from pathlib import Path
 import yaml
 
 import search_spaces
+from study import plugins
 from study.errors import SpecError, did_you_mean
 from study.presets import PRESETS
-from study.tasks import RUNNER_KEYS, parse_task
+from study.rounds import seed_range
+from study.tasks import RUNNER_KEYS, STUDY_KEYS, parse_task
 
 PHASES = ("tune", "confirm", "default", "paper")
 TRACKERS = ("mlflow", "wandb", "tensorboard")
@@ -32,7 +34,8 @@ class StudySpec:
     optimizers: list[str] = field(default_factory=lambda: ["adamw", "lion"])
     trials: int = 6  # N: tune trials per cell, equal for every cell
     iid_trials: int = 4  # R: the first R tune trials of a cell are i.i.d. draws
-    seeds: int = 2  # S: fresh seeds for the confirm, default and paper phases
+    seeds: int = 2  # S: fresh seeds for the confirm, default and paper phases (with seeds_max: the minimum)
+    seeds_max: int | None = None  # `seeds: auto` / {min, max}: rounds add seeds to undecided claims up to this
     paper_seeds: int | None = None  # seeds of the paper phase (None: `seeds`); its runs take the paper's budget
     epochs: int = 3  # training budget per trial (vision epochs; glue eval intervals)
     phases: list[str] = field(default_factory=lambda: list(PHASES))
@@ -42,6 +45,7 @@ class StudySpec:
     cpus_per_trial: float | None = None  # None: sized from the cluster
     gpus_per_trial: float | None = None  # None: 1 GPU per trial if the cluster has GPUs, else 0
     max_concurrent: int | None = None
+    bundle: int | None = None  # configurations per Ray trial (study/bundles.py); None: sized automatically
     storage_is_shared: bool = False  # the user asserts --storage is visible to every node
     max_failures: int = 2  # retries of a crashed trial
     fault_rate: float = 0.0  # probability that a trial crashes on its first attempt (tests)
@@ -49,6 +53,8 @@ class StudySpec:
     log_to: list[str] = field(default_factory=list)  # experiment trackers: mlflow, wandb, tensorboard
     task_config: dict = field(default_factory=dict)  # extra runner keys for every task
     search_space: dict = field(default_factory=dict)  # per-optimizer search-space overrides
+    plugins: list[str] = field(default_factory=list)  # plugin files / modules (study.plugins); entry points load anyway
+    claims: str | None = None  # the user's claims file (the columns of reports/data/claims.csv)
 
     @property
     def studies_root(self) -> Path:
@@ -106,6 +112,9 @@ def build_spec(preset: str | None = None, config_file: str | None = None, overri
                 raise SpecError(f"unknown key {key!r}{did_you_mean(key, FIELDS)} in {label}; known keys: {', '.join(FIELDS)}")
             if value is not None:
                 values[key] = value
+    auto = PRESETS[preset].get("seeds")
+    if isinstance(auto, dict) and values["seeds"] is auto and "confirm" not in _names("phases", values.get("phases", list(PHASES))):
+        values["seeds"] = auto["min"]  # a preset's auto seeds decide claims in confirm: without it, its minimum
     return validate(StudySpec(**values))
 
 
@@ -138,18 +147,24 @@ def _optional_number(name: str, value, minimum: float = 0.0):
 
 def validate(spec: StudySpec) -> StudySpec:
     """Check every field; normalize names, counts and paths. Raises SpecError."""
+    spec.plugins = [] if spec.plugins in (None, "", []) else _names("plugins", spec.plugins)
+    spec.plugins = [plugins.load(source)["source"] for source in spec.plugins]  # normalized: absolute paths
+    plugins.load_entry_points()
     spec.tasks = _names("tasks", spec.tasks)
     for task in spec.tasks:
         parse_task(task)
+        plugins.check_task(task)
     spec.optimizers = _names("optimizers", spec.optimizers)
     known = search_spaces.names()
     for opt in spec.optimizers:
         if opt not in known:
             raise SpecError(f"unknown optimizer {opt!r}{did_you_mean(opt, known)}; optimizers: {', '.join(known)}")
+        plugins.check_optimizer(opt)
     spec.trials = _positive_int("trials", spec.trials)
     spec.iid_trials = _positive_int("iid_trials", spec.iid_trials, allow_zero=True)
     if spec.iid_trials > spec.trials:
         spec.iid_trials = spec.trials
+    spec.seeds, spec.seeds_max = seed_range(spec.seeds, spec.seeds_max, _names("phases", spec.phases))
     spec.seeds = _positive_int("seeds", spec.seeds)
     if spec.paper_seeds is not None:
         spec.paper_seeds = _positive_int("paper_seeds", spec.paper_seeds)
@@ -158,6 +173,8 @@ def validate(spec: StudySpec) -> StudySpec:
     spec.max_failures = _positive_int("max_failures", spec.max_failures, allow_zero=True)
     if spec.max_concurrent is not None:
         spec.max_concurrent = _positive_int("max_concurrent", spec.max_concurrent)
+    if spec.bundle is not None:
+        spec.bundle = _positive_int("bundle", spec.bundle)
     spec.phases = _names("phases", spec.phases)
     for phase in spec.phases:
         if phase not in PHASES:
@@ -179,9 +196,12 @@ def validate(spec: StudySpec) -> StudySpec:
     runners = {parse_task(t).runner for t in spec.tasks}
     spec.task_config = absolute_paths(spec.task_config)
     for key in spec.task_config:
-        if not any(key in RUNNER_KEYS[r] for r in runners):
-            known = sorted(set().union(*(RUNNER_KEYS[r] for r in runners)))
-            raise SpecError(f"task_config: unknown key {key!r} for the study's tasks; known: {', '.join(known)}")
+        if not any(key in RUNNER_KEYS[r] + STUDY_KEYS[r] for r in runners):
+            keys = sorted(set().union(*(RUNNER_KEYS[r] + STUDY_KEYS[r] for r in runners)))
+            raise SpecError(f"task_config: unknown key {key!r} for the study's tasks; known: {', '.join(keys)}")
+    steps = spec.task_config.get("paper_steps")
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        raise SpecError(f"task_config: paper_steps must be a positive integer, got {steps!r}")
     if "confirm" in spec.phases and "tune" not in spec.phases:
         raise SpecError("phases: confirm re-runs the best tune trials, so it needs the tune phase too")
     if not isinstance(spec.search_space, dict):
@@ -193,6 +213,14 @@ def validate(spec: StudySpec) -> StudySpec:
             search_spaces.validate_overrides(opt, overrides)
         except ValueError as exc:
             raise SpecError(f"search_space.{opt}: {exc}") from None
+    if spec.claims is not None:
+        from reports.user_claims import read_claims
+
+        spec.claims = os.path.abspath(os.path.expanduser(str(spec.claims)))
+        try:
+            read_claims(spec.claims, search_spaces.names(), _is_task)
+        except ValueError as exc:
+            raise SpecError(str(exc)) from None
     if spec.name is not None and (not isinstance(spec.name, str) or spec.name in ("", ".", "..") or "/" in spec.name):
         raise SpecError(f"name must be a plain directory name, got {spec.name!r}")
     if not isinstance(spec.storage, str) or not spec.storage:
@@ -202,6 +230,14 @@ def validate(spec: StudySpec) -> StudySpec:
     if not is_uri(spec.storage):
         spec.storage = os.path.abspath(os.path.expanduser(spec.storage))
     return spec
+
+
+def _is_task(name: str) -> bool:
+    try:
+        parse_task(name)
+    except SpecError:
+        return False
+    return True
 
 
 def absolute_paths(task_config: dict) -> dict:

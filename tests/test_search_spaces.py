@@ -69,7 +69,8 @@ def test_names_and_accepted_match_architecture():
 
 
 def test_accepted_names_per_base():
-    assert ss.accepted("swa", "adam") == {"lr", "weight_decay", "wd_exempt", "base", "momentum",
+    # what optim.resolve accepts: SWA's own names and Adam's (no SGD momentum)
+    assert ss.accepted("swa", "adam") == {"lr", "weight_decay", "wd_exempt", "base",
                                           "swa_start", "swa_lr", "beta1", "beta2", "eps"}
     with pytest.raises(ValueError, match="unknown optimizer 'adamx'"):
         ss.accepted("adamx")
@@ -316,6 +317,7 @@ def test_sepnorm_glue_points_and_budget():
     budget = ss.paper_budget("sepnorm", "glue-rte")
     assert budget["steps"] == 50_000 and budget["schedule"] == "constant"
     assert budget["warmup_steps"] == 0 and budget["eval_every"] is None
+    assert ss.paper_budget("sepnorm", "glue-rte", 6)["steps"] == 6  # task_config paper_steps: a smoke run
     assert ss.paper_budget("sepnorm", "cifar10-resnet20") == {}
     assert ss.paper_budget("thermolion", "digits") == {"epochs": 12, "eval_each_epoch": False}
     assert ss.paper_point("adamw", "thermolion", "glue-rte") is None
