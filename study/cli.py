@@ -127,17 +127,21 @@ def _latest_study(root: Path) -> str:
 
 def _resume_spec(args, overrides: dict):
     """The saved spec of the study to resume; flags may repeat it, and change only runtime fields."""
+    from reports.user_claims import USER_FILE
+    from study import plugins
     from study.launch import load_state
     from study.spec import StudySpec, validate
-
-    from study import plugins
 
     root = validate(StudySpec(storage=overrides.get("storage") or "studies"))
     storage = root.storage
     name = overrides.get("name") or _latest_study(root.studies_root)
-    state = load_state(StudySpec(storage=storage, name=name).study_dir)
+    study_dir = StudySpec(storage=storage, name=name).study_dir
+    state = load_state(study_dir)
     plugins.check_manifest(state.get("plugins") or [], name)  # before loading them: missing or changed
-    saved = validate(StudySpec(**{**state["spec"], "storage": storage}))
+    spec = dict(state["spec"])
+    if spec.get("claims") and (study_dir / USER_FILE).is_file():
+        spec["claims"] = str(study_dir / USER_FILE)  # the claims as launched, wherever their file went since
+    saved = validate(StudySpec(**{**spec, "storage": storage}))
     asked = validate(StudySpec(**{**saved.to_dict(), **overrides, "storage": storage, "name": name}))
     changed = sorted(k for k in overrides if k not in RESUMABLE_FIELDS and getattr(asked, k) != getattr(saved, k))
     changed += [flag for flag in ("preset", "config") if getattr(args, flag)]
