@@ -147,6 +147,15 @@ def rci_quantile(fractions, look: int, df, level: float = 1 - ALPHA):
     return stats.t.isf(stats.norm.sf(c), df)
 
 
+def tost_rci_quantile(fractions, look: int, df, alpha: float = ALPHA):
+    """The t quantile of an equivalence claim's interval at `look`: est +- q se lies inside +-margin
+    exactly when the sequential TOST (Schuirmann 1987; each one-sided p through the alpha design,
+    as look_levels tests it) rejects at this look, so the verdict and the printed interval agree.
+    Its one-sided tail is the look's two-sided nominal level 2 (1 - Phi(c_k(alpha / 1.06)))."""
+    c = boundaries(fractions, alpha / SMALL_DF_FACTOR)[look]
+    return stats.t.isf(2 * stats.norm.sf(c), df)
+
+
 def sequential_decisions(p, fractions, alpha: float = ALPHA):
     """Round-by-round decisions of a family of claims under Benjamini-Hochberg.
 
