@@ -96,3 +96,13 @@ def test_equivalence_interval_is_inside_the_margin_iff_the_sequential_tost_holds
     q = sequential.tost_rci_quantile(fractions, look, df)
     inside = (est - q * 0.001 > -1.0) & (est + q * 0.001 < 1.0)
     assert holds.any() and (holds == inside).mean() >= 0.998  # up to the table's interpolation at the edge
+
+
+def test_spending_table_is_finite_up_to_the_largest_allowed_max():
+    """Review finding 8: at 2-40 the O'Brien-Fleming spending underflows and fills the table with NaN rows;
+    study.rounds caps the max at MAX_SEEDS, where every tabled level's boundaries are finite."""
+    from study.rounds import MAX_SEEDS
+
+    for n_min in (2, 3):
+        fractions = sequential.information(sequential.schedule(n_min, MAX_SEEDS), MAX_SEEDS)
+        assert np.isfinite(sequential._table(tuple(fractions.tolist()))).all()
