@@ -3,8 +3,10 @@
 Looking at a claim after every round and stopping when it is significant inflates a fixed-sample
 test's error rate (five looks at 0.05 give ~0.14). Here each claim is tested with a group-sequential
 design: Lan & DeMets (1983) alpha spending with the O'Brien-Fleming-type function
-alpha(t) = 2 - 2 Phi(z_{1-alpha/2} / sqrt(t)) on the information fraction t = n / n_max (seeds so
-far over the maximum), boundaries by the recursive numerical integration of Armitage, McPherson
+alpha(t) = 2 - 2 Phi(z_{1-alpha/2} / sqrt(t)) on the information fraction t = (n - 1) / (n_max - 1)
+(degrees of freedom so far over the final ones; it sets both the spending time and the assumed
+Brownian correlation, and its validity rests on simulation of Gaussian scores: the level is kept,
+tests/test_reports_sequential.py, benchmarks/results/calibration.md), boundaries by the recursive numerical integration of Armitage, McPherson
 & Rowe (1969) (Jennison & Turnbull 2000, ch. 19). The t statistics of small seed counts enter
 through their fixed-sample p-values, converted to the normal scale (the "significance level"
 approach, Jennison & Turnbull 2000, sec. 3.8); simulation checks the result
@@ -147,6 +149,15 @@ def rci_quantile(fractions, look: int, df, level: float = 1 - ALPHA):
     return stats.t.isf(stats.norm.sf(c), df)
 
 
+def tost_rci_quantile(fractions, look: int, df, alpha: float = ALPHA):
+    """The t quantile of an equivalence claim's interval at `look`: est +- q se lies inside +-margin
+    exactly when the sequential TOST (Schuirmann 1987; each one-sided p through the alpha design,
+    as look_levels tests it) rejects at this look, so the verdict and the printed interval agree.
+    Its one-sided tail is the look's two-sided nominal level 2 (1 - Phi(c_k(alpha / 1.06)))."""
+    c = boundaries(fractions, alpha / SMALL_DF_FACTOR)[look]
+    return stats.t.isf(2 * stats.norm.sf(c), df)
+
+
 def sequential_decisions(p, fractions, alpha: float = ALPHA):
     """Round-by-round decisions of a family of claims under Benjamini-Hochberg.
 
@@ -168,3 +179,18 @@ def sequential_decisions(p, fractions, alpha: float = ALPHA):
         adj = benjamini_hochberg(current)
         stop = np.where(active & (adj < alpha), k, stop)
     return stop, current, adj
+
+
+def evidence_look(p, fractions, stop):
+    """The look whose level a decided claim's repeated p is: the first look up to `stop` where
+    `look_levels` reaches its running minimum (-1 where stop is -1).
+
+    Under Benjamini-Hochberg a claim can be decided at look k on the repeated p it reached at an
+    earlier look j (another claim's result lowered the family's threshold), so its estimate, sign
+    and repeated confidence interval are look j's: RCIs hold at all looks at once (Jennison &
+    Turnbull 1989), and look j's excludes the null, while look k's may not, or even flip sign.
+    """
+    levels = np.nan_to_num(look_levels(p, fractions), nan=np.inf)
+    stop = np.asarray(stop)
+    later = np.arange(levels.shape[-1]) > stop[..., None]
+    return np.where(stop >= 0, np.argmin(np.where(later, np.inf, levels), axis=-1), -1)

@@ -22,22 +22,39 @@ LEVEL = 0.95
 ALPHA = 1 - LEVEL
 POWER = 0.8
 N_MAX = 1000  # seeds_needed gives inf beyond this
+ROUNDOFF = 1e-9  # relative: spreads below this times the values' magnitude are float roundoff, not spread
+
+
+def no_spread(se, *values):
+    """Where an SE is zero up to float roundoff: se <= ROUNDOFF * max(1, |values|...).
+
+    Scores are computed (100 * correct / total), so two seeds with the same true difference, e.g.
+    0.2 points, give 0.20000000000000284 and 0.19999999999998863: an SE of ~7e-15, which taken
+    at face value gives t ~ 3e13 and p ~ 1e-14 from two seeds (Goldberg 1991, "What every computer
+    scientist should know about floating-point arithmetic": relative error ~1e-16 per operation).
+    """
+    scale = 1.0
+    for v in values:
+        scale = np.maximum(scale, np.abs(np.asarray(v, dtype=float)))
+    with np.errstate(invalid="ignore"):
+        return np.asarray(se, dtype=float) <= ROUNDOFF * scale
 
 
 def _t_result(est, se, df, level, null=0.0):
     """(estimate, low, high, p two-sided against `null`) from an estimate, its SE and df.
 
-    A zero SE (the same value, or the same difference, on every run) gives a zero-width interval
-    and p = 1 if est == null, else NaN: no spread means no test, and scores on a coarse grid
-    (accuracy in steps of 0.02 points near 100%) would otherwise give p = 0 from two runs.
+    A zero SE up to roundoff (the same value, or the same difference, on every run; `no_spread`)
+    gives p = 1 if est equals null (up to the same roundoff), else NaN: no spread means no test,
+    and scores on a coarse grid (accuracy in steps of 0.02 points near 100%) would otherwise give
+    p = 0 from two runs.
     """
     est, se, df = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (est, se, df)))
     q = stats.t.ppf(0.5 + level / 2, df)
     with np.errstate(divide="ignore", invalid="ignore"):
         tstat = (est - null) / se
         p = 2 * stats.t.sf(np.abs(tstat), df)
-    degenerate = se == 0
-    p = np.where(degenerate, np.where(est == null, 1.0, np.nan), p)
+    degenerate = no_spread(se, est, null)
+    p = np.where(degenerate, np.where(no_spread(np.abs(est - null), est, null), 1.0, np.nan), p)
     p = np.where(np.isfinite(se) & np.isfinite(df), p, np.nan)
     return est, est - q * se, est + q * se, p
 
@@ -51,7 +68,8 @@ def t_interval(x, level: float = LEVEL, bounds: tuple[float, float] | None = Non
     confidence intervals for bounded parameters", Statistical Science 17(2)): a mean outside the
     range is impossible, so the cut keeps the t interval's coverage exactly, and "86 [54, 118]"
     from two seeds reads "86 [54, 100]". tests/calibration_sim.bounded_coverage checks the
-    coverage on skewed scores near the ceiling (benchmarks/results/calibration.md).
+    coverage on skewed scores near the ceiling (benchmarks/results/calibration.md). Data outside
+    the range (a task's range inferred wrongly) leave the interval uncut, so it contains its mean.
     """
     x = np.asarray(x, dtype=float)
     n = np.sum(np.isfinite(x), axis=-1)
@@ -62,8 +80,9 @@ def t_interval(x, level: float = LEVEL, bounds: tuple[float, float] | None = Non
     df = np.where(n > 1, n - 1, np.nan)
     mean, low, high, _ = _t_result(mean, np.where(n > 1, sd / np.sqrt(np.maximum(n, 1)), np.nan), df, level)
     mean = np.where(n > 0, mean, np.nan)
-    if bounds is not None:
-        low, high = np.clip(low, *bounds), np.clip(high, *bounds)  # NaN stays NaN
+    if bounds is not None:  # NaN stays NaN; a mean outside the range (a wrong range) is left uncut, around its mean
+        inside = (mean >= bounds[0]) & (mean <= bounds[1])
+        low, high = np.where(inside, np.clip(low, *bounds), low), np.where(inside, np.clip(high, *bounds), high)
     return mean, low, high
 
 
@@ -95,7 +114,7 @@ def welch_t(a, b, level: float = LEVEL, null: float = 0.0):
     se = np.sqrt(va + vb)
     with np.errstate(invalid="ignore", divide="ignore"):
         df = (va + vb) ** 2 / (va**2 / (na - 1) + vb**2 / (nb - 1))
-    df = np.where(se > 0, df, na + nb - 2.0)
+    df = np.where(no_spread(se, a.mean(axis=-1), b.mean(axis=-1)), na + nb - 2.0, df)
     est, low, high, p = _t_result(a.mean(axis=-1) - b.mean(axis=-1), se, df, level, null)
     return est, low, high, p, se, df
 
@@ -142,15 +161,17 @@ def tost(est, se, df, margin):
     """Schuirmann's (1987) two one-sided tests: p that |true difference| < margin (equivalence).
 
     p = max(P(T > (est + margin)/se), P(T < (est - margin)/se)) with T ~ t(df); a small p says the
-    difference lies inside (-margin, margin). A zero SE gives p = 0 for a zero difference (the same
-    result on every run: equal, e.g. by construction) and NaN otherwise (no spread, no test).
+    difference lies inside (-margin, margin). A zero SE up to roundoff (`no_spread`) gives p = 0 for
+    a zero difference (the same result on every run: equal, e.g. by construction) and NaN otherwise
+    (no spread, no test).
     """
     est, se, df, margin = (np.asarray(v, dtype=float) for v in (est, se, df, margin))
     with np.errstate(divide="ignore", invalid="ignore"):
         p_low = stats.t.sf((est + margin) / se, df)
         p_high = stats.t.cdf((est - margin) / se, df)
     p = np.maximum(p_low, p_high)
-    p = np.where(se == 0, np.where((est == 0) & (margin > 0), 0.0, np.nan), p)
+    zero = no_spread(se, est, margin)
+    p = np.where(zero, np.where(no_spread(np.abs(est), est, margin) & (margin > 0), 0.0, np.nan), p)
     return np.where(np.isfinite(se) & np.isfinite(df), p, np.nan)
 
 

@@ -127,17 +127,21 @@ def _latest_study(root: Path) -> str:
 
 def _resume_spec(args, overrides: dict):
     """The saved spec of the study to resume; flags may repeat it, and change only runtime fields."""
+    from reports.user_claims import USER_FILE
+    from study import plugins
     from study.launch import load_state
     from study.spec import StudySpec, validate
-
-    from study import plugins
 
     root = validate(StudySpec(storage=overrides.get("storage") or "studies"))
     storage = root.storage
     name = overrides.get("name") or _latest_study(root.studies_root)
-    state = load_state(StudySpec(storage=storage, name=name).study_dir)
+    study_dir = StudySpec(storage=storage, name=name).study_dir
+    state = load_state(study_dir)
     plugins.check_manifest(state.get("plugins") or [], name)  # before loading them: missing or changed
-    saved = validate(StudySpec(**{**state["spec"], "storage": storage}))
+    spec = dict(state["spec"])
+    if spec.get("claims") and (study_dir / USER_FILE).is_file():
+        spec["claims"] = str(study_dir / USER_FILE)  # the claims as launched, wherever their file went since
+    saved = validate(StudySpec(**{**spec, "storage": storage}))
     asked = validate(StudySpec(**{**saved.to_dict(), **overrides, "storage": storage, "name": name}))
     changed = sorted(k for k in overrides if k not in RESUMABLE_FIELDS and getattr(asked, k) != getattr(saved, k))
     changed += [flag for flag in ("preset", "config") if getattr(args, flag)]
@@ -199,9 +203,15 @@ def cmd_report(args) -> int:
     if not study_dir.is_dir():
         raise SpecError(f"report: {args.dir} does not exist")
     if (study_dir / "study.json").is_file():
+        from study import plugins
         from study.console import LOG_NAME, ray_logs_to
-        from study.launch import refresh_records
+        from study.launch import load_state, refresh_records
         from study.lock import read_lock, stale_reason
+
+        try:  # the report reads only records; its plugins' search spaces label the sensitivity plots
+            plugins.ensure_loaded(load_state(study_dir).get("plugins") or [])
+        except SpecError as exc:
+            print(f"report: {exc}; the figures show the searched ranges as the records do", flush=True)
 
         holder = read_lock(study_dir)
         if holder and stale_reason(holder) is None:  # the driver writes the records: leave them to it
