@@ -37,7 +37,7 @@ def one_launch(storage: str, name: str, bundle: int | None, overrides: dict) -> 
     state = json.loads((study_dir / "study.json").read_text())
     ray_trials = sum(p.is_dir() for tuner in ("tune", "fixed") if (study_dir / "ray" / tuner).is_dir()
                      for p in (study_dir / "ray" / tuner).iterdir())
-    ideal = trials["wall_time"].sum() / concurrency
+    ideal = float(trials["wall_time"].sum()) / concurrency
     return {"bundle": bundle or "auto", "trials": len(trials), "ok": int((trials["status"] == "ok").sum()),
             "ray_trials": ray_trials, "tune_batch": state.get("tune_batch"), "concurrency": concurrency,
             "mean_trial_s": round(float(trials["wall_time"].mean()), 2), "wall_s": round(wall, 1),
