@@ -17,7 +17,7 @@ from study.errors import SpecError, did_you_mean
 # May change on --resume; resources and concurrency apply to phases not started yet (Tune restores a
 # started phase with its own settings).
 RESUMABLE_FIELDS = {"address", "cpus_per_trial", "gpus_per_trial", "max_concurrent", "storage_is_shared",
-                    "trial_timeout", "log_to"}
+                    "trial_timeout", "log_to", "ladder"}  # a ladder added to a study runs only its missing rungs
 
 
 class _Parser(argparse.ArgumentParser):

@@ -122,8 +122,9 @@ def tuner_phases(phases, tuner: str) -> list[str]:
 
 
 def phase_names(spec: StudySpec, tuner: str) -> str:
-    """The phases a Tuner runs as one label: `tune`, or e.g. `confirm/default/paper`."""
-    return "/".join(tuner_phases(spec.phases, tuner))
+    """The phases a Tuner runs as one label: `tune`, or e.g. `confirm/default/paper`; a ladder's
+    Tuners (`tune-lr`, `ladder-1`) by their own name."""
+    return "/".join(tuner_phases(spec.phases, tuner)) if tuner in records.PHASE_FILES else tuner
 
 
 def tune_plan(spec: StudySpec) -> tuple[int, float]:
@@ -181,26 +182,29 @@ def concurrency(spec: StudySpec, resources: dict) -> int:
 
 
 def run_tune_phase(spec: StudySpec, cells: dict[str, dict], resources: dict, resume: bool,
-                   retry_errored: bool = False):
+                   retry_errored: bool = False, phase: str = "tune", overrides: dict | None = None):
+    """The tune phase's Tuner (or a ladder's `tune-<names>` phase: its own cells and per-cell
+    search-space `overrides`)."""
     from ray import tune
 
     from study.progress import CellProgress, progress_key
     from study.searcher import METRIC, MODE, CellSearcher
     from study.trainable import run_trial
 
-    searcher = CellSearcher(cells, spec.trials, spec.iid_trials, spec.seed, spec.search_space,
+    searcher = CellSearcher(cells, spec.trials, spec.iid_trials, spec.seed,
+                            spec.search_space if overrides is None else overrides,
                             storage_path=str(spec.study_dir / OPTUNA_JOURNAL))
     tune_config = tune.TuneConfig(
         search_alg=searcher, num_samples=spec.trials * len(cells), metric=METRIC, mode=MODE,
         max_concurrent_trials=concurrency(spec, resources), reuse_actors=True, trial_dirname_creator=trial_dirname,
     )
     progress = CellProgress({progress_key(base): spec.trials for base in cells.values()}, *study_plan(spec))
-    return _fit(spec, "tune", tune.with_resources(run_trial, resources), resume, retry_errored,
-                tune_config=tune_config, run_config=_run_config(spec, "tune", [progress]))
+    return _fit(spec, phase, tune.with_resources(run_trial, resources), resume, retry_errored,
+                tune_config=tune_config, run_config=_run_config(spec, phase, [progress]))
 
 
 def run_fixed_phase(spec: StudySpec, configs: list[dict], resources: dict, resume: bool,
-                    retry_errored: bool = False):
+                    retry_errored: bool = False, name: str = "fixed"):
     from ray import tune
 
     from study.progress import CellProgress, progress_key
@@ -213,9 +217,9 @@ def run_fixed_phase(spec: StudySpec, configs: list[dict], resources: dict, resum
                             tune_trials, tune_epochs)
     tune_config = tune.TuneConfig(metric=METRIC, mode=MODE, max_concurrent_trials=concurrency(spec, resources),
                                   reuse_actors=True, trial_dirname_creator=trial_dirname)
-    return _fit(spec, "fixed", tune.with_resources(run_fixed_trial, resources), resume, retry_errored,
+    return _fit(spec, name, tune.with_resources(run_fixed_trial, resources), resume, retry_errored,
                 param_space={"trial": tune.grid_search(configs)}, tune_config=tune_config,
-                run_config=_run_config(spec, "fixed", [progress]))
+                run_config=_run_config(spec, name, [progress]))
 
 
 class StudyInterrupted(Exception):
@@ -345,3 +349,7 @@ def _run_phases(spec: StudySpec, state: dict, resources: dict, resume: bool, ret
             _record(study_dir, "fixed", results, expected=len(configs), label=phase_names(spec, "fixed"))
         state["phases"].update({phase: "done" for phase in fixed_phases})
         _save_state(study_dir, state)
+    if spec.ladder:
+        from study.ladder import run_ladder
+
+        run_ladder(spec, state, cells, resources, resume, retry_errored)

@@ -49,6 +49,7 @@ class StudySpec:
     log_to: list[str] = field(default_factory=list)  # experiment trackers: mlflow, wandb, tensorboard
     task_config: dict = field(default_factory=dict)  # extra runner keys for every task
     search_space: dict = field(default_factory=dict)  # per-optimizer search-space overrides
+    ladder: list | str | None = None  # protocol ladder rungs (study.ladder), or `default`
 
     @property
     def studies_root(self) -> Path:
@@ -193,6 +194,9 @@ def validate(spec: StudySpec) -> StudySpec:
             search_spaces.validate_overrides(opt, overrides)
         except ValueError as exc:
             raise SpecError(f"search_space.{opt}: {exc}") from None
+    from study.ladder import parse_ladder
+
+    parse_ladder(spec.ladder, spec.optimizers)  # raises SpecError naming the bad rung
     if spec.name is not None and (not isinstance(spec.name, str) or spec.name in ("", ".", "..") or "/" in spec.name):
         raise SpecError(f"name must be a plain directory name, got {spec.name!r}")
     if not isinstance(spec.storage, str) or not spec.storage:
