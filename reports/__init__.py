@@ -16,6 +16,7 @@ from reports import latex, metrics
 from reports.aggregates import aggregate
 from reports.cells import cell_tables
 from reports.claims import check_claims
+from reports.ladder import claims_columns, ladder_verdicts
 from reports.figures import draw_all
 from reports.load import load_study
 from reports.render import to_html, to_markdown
@@ -42,7 +43,12 @@ def write_report(study_dir: str | Path, log: Callable[[str], None] = print) -> d
     ranks, poi, poi_ci, normalized, overall_note = aggregate(scores)
     profile = metrics.performance_profile(normalized)
     claims = check_claims(study.trials)
+    ladder = ladder_verdicts(study.trials, study.ladder)
+    claims = claims_columns(claims, ladder)
     files: dict[str, Path] = {}
+    if len(ladder):
+        ladder.to_csv(out / "ladder.csv", index=False)
+        files["ladder.csv"] = out / "ladder.csv"
     for name, df in (("summary.csv", summary), ("emp.csv", emp), ("importance.csv", importance), ("claims.csv", claims),
                      ("ranks.csv", ranks), ("poi.csv", poi.reset_index()), ("poi_ci.csv", poi_ci), ("profile.csv", profile)):
         df.to_csv(out / name, index=False)
@@ -52,6 +58,7 @@ def write_report(study_dir: str | Path, log: Callable[[str], None] = print) -> d
     notes = [*study.notes, *([overall_note] if overall_note else [])]
     numbers = numbers_from_today(summary, emp, relevant_claims(claims, study), ranks, poi, profile, notes=notes,
                                  poi_long=poi_ci)
+    numbers.ladder, numbers.rungs = ladder, study.ladder.get("rungs") or []
     figures = draw_all(study, numbers, out / "figures")
     files.update(latex.write_tables(latex_exports(study, numbers), out / "tables"))
     files = {"report.md": out / "report.md", "report.html": out / "report.html", **files, "figures": out / "figures"}

@@ -51,14 +51,15 @@ def ladder_verdicts(trials: pd.DataFrame, ladder: dict, claims: pd.DataFrame | N
     claims = alias_claims(curated_claims() if claims is None else claims, trials["task"])
     ran = trials[trials["trial_id"].isin({i for r in rungs for i in ids.get(r["name"], [])})]
     cells = set(zip(ran["task"], ran["optimizer"]))
-    about = claims[[(t, o) in cells and (t, b) in cells for t, o, b in zip(claims["task"], claims["optimizer"], claims["baseline"])]
-                   & (claims["kind"] != "all")]
+    both = np.array([(t, o) in cells and (t, b) in cells
+                     for t, o, b in zip(claims["task"], claims["optimizer"], claims["baseline"])], dtype=bool)
+    about = claims[both & (claims["kind"] != "all").to_numpy()]
     if about.empty:
         return pd.DataFrame(columns=COLUMNS + ["flipped_at"])
     parts = []
     for order, rung in enumerate(rungs):
         rows, setting = _rung_trials(trials, ids.get(rung["name"], []), rung["factors"]["scoring"])
-        res = claim_verdicts(rows, setting, about).rename(columns={})
+        res = claim_verdicts(rows, setting, about)
         parts.append(res.assign(rung=rung["name"], order=order))
     long = pd.concat(parts, ignore_index=True).reindex(columns=COLUMNS)
     wide = long.pivot(index="claim_id", columns="order", values="verdict").reindex(columns=range(len(rungs)))
@@ -86,14 +87,14 @@ def flip_counts(long: pd.DataFrame, rungs: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def headline(counts: pd.DataFrame, rungs: list[dict], words) -> str:
-    """The section's first sentence: which factor flips how many claims, largest first
-    (`words(rung)` names a rung's change, e.g. "scoring on held-out data")."""
+def headline(counts: pd.DataFrame, rungs: list[dict]) -> str:
+    """The section's first sentence: which factor flips how many claims, largest first (each rung's
+    `change` names it in words, e.g. "scoring on held-out data")."""
     if counts.empty or not counts["of"].any():
         return "No claim was run at two rungs of the ladder, so no factor can be said to change a verdict."
     by_name = {r["name"]: r for r in rungs}
     ranked = counts[counts["of"] > 0].sort_values("changed", ascending=False, kind="stable")
-    parts = [f"{words(by_name[r.rung])} (`{r.rung}`) flips {r.changed} of {r.of} claim{'s' if r.of != 1 else ''}"
+    parts = [f"{by_name[r.rung].get('change', r.rung)} (`{r.rung}`) flips {r.changed} of {r.of} claim{'s' if r.of != 1 else ''}"
              for r in ranked.itertuples() if r.changed]
     if not parts:
         n = int(counts["of"].max())
@@ -102,19 +103,15 @@ def headline(counts: pd.DataFrame, rungs: list[dict], words) -> str:
     return sentence[0].upper() + sentence[1:] + " (the first rung at which each claim's verdict changes)."
 
 
-def ladder_table(long: pd.DataFrame, rungs: list[dict], claims: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per claim, one column per rung: verdict and Δ [95% CI] (n), the first change marked ◆."""
-    from reports.render import fmt_ci
-
+def claims_columns(claims: pd.DataFrame, long: pd.DataFrame) -> pd.DataFrame:
+    """claims.csv with each rung's result beside the settings': `ladder_<rung>_<column>` for verdict,
+    delta, ci_low, ci_high, n, p_adj, seeds_needed, and `ladder_flipped_at` (the rung of the first change)."""
     if long.empty:
-        return pd.DataFrame()
-    text = claims.set_index("claim_id")["claim"] if claims is not None else None
-    out = []
-    for claim_id, grp in long.groupby("claim_id", sort=False):
-        row = {"claim": text.get(claim_id, claim_id) if text is not None else claim_id}
-        for r in grp.itertuples():
-            mark = " ◆" if r.rung == r.flipped_at else ""
-            value = "" if not np.isfinite(r.delta) else f": {fmt_ci(r.delta, r.ci_low, r.ci_high)} (n={r.n})"
-            row[r.rung] = f"{r.verdict}{mark}{value}"
-        out.append(row)
-    return pd.DataFrame(out).reindex(columns=["claim", *[r["name"] for r in rungs]])
+        return claims
+    out = claims.copy()
+    for rung, grp in long.groupby("rung", sort=False):
+        res = grp.set_index("claim_id")
+        for col in ("verdict", "delta", "ci_low", "ci_high", "n", "p_adj", "seeds_needed"):
+            out[f"ladder_{rung}_{col}"] = out["claim_id"].map(res[col])
+    out["ladder_flipped_at"] = out["claim_id"].map(long.drop_duplicates("claim_id").set_index("claim_id")["flipped_at"])
+    return out

@@ -84,6 +84,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="seconds per trial; a trial past it stops and is recorded status=timeout "
                              "(default per preset)")
     launch.add_argument("--log-to", help="comma-separated experiment trackers: mlflow, wandb, tensorboard")
+    launch.add_argument("--ladder", help="protocol ladder: `default`, or a YAML file with a `ladder:` list of rungs "
+                                         "(with --resume: runs only the rungs' missing trials)")
 
     plan = commands.add_parser("plan", help="dry run: cells, trials per phase and cost of a launch (starts nothing)")
     for action in launch._actions:  # the same flags as launch, so a plan matches the launch it precedes

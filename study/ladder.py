@@ -86,7 +86,7 @@ class Rung:
 
     def to_dict(self) -> dict:
         return {"name": self.name, "factors": self.factors, "changed": list(self.changed), "source": self.source,
-                "together": self.together, "notes": self.notes}
+                "together": self.together, "notes": self.notes, "change": change_words(self)}
 
 
 def tuning_key(value) -> str:

@@ -196,6 +196,8 @@ def validate(spec: StudySpec) -> StudySpec:
             raise SpecError(f"search_space.{opt}: {exc}") from None
     from study.ladder import parse_ladder
 
+    if isinstance(spec.ladder, str) and spec.ladder != "default":  # --ladder FILE.yaml
+        spec.ladder = load_yaml(spec.ladder).get("ladder")
     parse_ladder(spec.ladder, spec.optimizers)  # raises SpecError naming the bad rung
     if spec.name is not None and (not isinstance(spec.name, str) or spec.name in ("", ".", "..") or "/" in spec.name):
         raise SpecError(f"name must be a plain directory name, got {spec.name!r}")
