@@ -197,7 +197,10 @@ def validate(spec: StudySpec) -> StudySpec:
     from study.ladder import parse_ladder
 
     if isinstance(spec.ladder, str) and spec.ladder != "default":  # --ladder FILE.yaml
-        spec.ladder = load_yaml(spec.ladder).get("ladder")
+        if not Path(spec.ladder).is_file():
+            raise SpecError(f"ladder must be `default`, a YAML file with a `ladder:` list or a list of rungs, "
+                            f"got {spec.ladder!r}")
+        spec.ladder = load_yaml(spec.ladder).get("ladder") or []
     parse_ladder(spec.ladder, spec.optimizers)  # raises SpecError naming the bad rung
     if spec.name is not None and (not isinstance(spec.name, str) or spec.name in ("", ".", "..") or "/" in spec.name):
         raise SpecError(f"name must be a plain directory name, got {spec.name!r}")

@@ -84,7 +84,8 @@ def test_budget_rung_doubles_the_papers_budget_and_states_what_a_paper_leaves_op
     ([{"name": "paper"}, {"name": "x", "change": {"tuning": ["lrr"]}}], "searches 'lrr'"),
     ([{"name": "paper"}, {"name": "paper", "change": {"scoring": "held-out"}}], "appears twice"),
     ([{"name": "paper", "chnge": {}}], "unknown key 'chnge'"),
-    ("fair", "ladder must be `default` or a list of rungs"),
+    ("fair", "ladder must be `default`, a YAML file with a `ladder:` list or a list of rungs, got 'fair'"),
+    ({"name": "paper"}, "ladder must be `default` or a list of rungs"),
 ])
 def test_bad_ladder_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys, ladder, problem):
     from study.cli import main
