@@ -20,7 +20,8 @@ from reports.ladder import claims_columns, ladder_verdicts
 from reports.figures import draw_all
 from reports.load import load_study
 from reports.render import to_html, to_markdown
-from reports.report import build_blocks, latex_exports, relevant_claims
+from reports.report import build_blocks, latex_exports, relevant_claims, report_notes
+from reports.verdict import answer_lines
 from reports.views import numbers_from_today
 
 __all__ = ["write_report"]
@@ -31,8 +32,8 @@ def write_report(study_dir: str | Path, log: Callable[[str], None] = print) -> d
 
     Files: report.md, report.html, summary.csv (one row per cell), emp.csv (expected max),
     importance.csv, claims.csv, ranks.csv (mean rank, IQM, profile area with CIs), poi.csv, poi_ci.csv,
-    profile.csv, trials.csv (the study's own, listed for completeness), `tables/*.tex` (LaTeX) and
-    `figures` (PNG + PDF of every figure).
+    profile.csv, trials.csv (the study's own, listed for completeness), verdict.txt (the answer in a
+    few plain lines), `tables/*.tex` (LaTeX) and `figures` (PNG + PDF of every figure).
     """
     start = time.perf_counter()
     study = load_study(study_dir)
@@ -61,7 +62,10 @@ def write_report(study_dir: str | Path, log: Callable[[str], None] = print) -> d
     numbers.ladder, numbers.rungs = ladder, study.ladder.get("rungs") or []
     figures = draw_all(study, numbers, out / "figures")
     files.update(latex.write_tables(latex_exports(study, numbers), out / "tables"))
-    files = {"report.md": out / "report.md", "report.html": out / "report.html", **files, "figures": out / "figures"}
+    answer = answer_lines(numbers, len(report_notes(study, numbers)))
+    (out / "verdict.txt").write_text("\n".join(answer) + "\n")  # the answer in plain lines (the launch prints it)
+    files = {"report.md": out / "report.md", "report.html": out / "report.html", **files,
+             "verdict.txt": out / "verdict.txt", "figures": out / "figures"}
     blocks = build_blocks(study, numbers, figures, files)
     (out / "report.md").write_text(to_markdown(blocks, out))
     (out / "report.html").write_text(to_html(blocks, f"Optimizer study: {study.name}"))

@@ -60,7 +60,14 @@ def identical_results(trials: pd.DataFrame) -> list[str]:
     return sentences
 
 
+def batch_caps(caps: dict) -> list[str]:
+    """One sentence per task whose batch sizes the launch capped at its training split's size."""
+    return [f"Batch sizes on {task} capped at {cap}, the examples its training split has: larger search choices "
+            f"were dropped and a default or paper point above it ran at batch {cap}, not its own."
+            for task, cap in caps.items()]
+
+
 def caveats(study, summary: pd.DataFrame) -> list[str]:
     """The report's opening caveats, in reading order."""
     warning = budget_warning(study.spec, summary)
-    return ([warning] if warning else []) + identical_results(study.trials)
+    return ([warning] if warning else []) + batch_caps(study.batch_caps) + identical_results(study.trials)

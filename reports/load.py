@@ -34,6 +34,7 @@ class Study:
     tasks: list[str] = field(default_factory=list)
     optimizers: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what the loader had to assume (missing spec fields)
+    batch_caps: dict = field(default_factory=dict)  # {task: largest batch size}, study.json's (GLUE smoke runs)
     ladder: dict = field(default_factory=dict)  # study.json's `ladder`: resolved rungs and their trial ids
 
     @property
@@ -166,5 +167,6 @@ def load_study(study_dir: str | Path) -> Study:
         notes.append(f"study.json gives no name: the study is named after its directory, {path.name!r}.")
     name = str(meta.get("name") or path.name)
     phases = meta.get("phases") if isinstance(meta.get("phases"), dict) else {}
+    caps = meta.get("batch_caps") if isinstance(meta.get("batch_caps"), dict) else {}
     ladder = meta.get("ladder") if isinstance(meta.get("ladder"), dict) else {}
-    return Study(path, name, spec, phases, trials, history, tasks, optimizers, notes, ladder)
+    return Study(path, name, spec, phases, trials, history, tasks, optimizers, notes, caps, ladder)

@@ -1,7 +1,7 @@
 """Render one report, given as a list of blocks, to markdown (GitHub) and to self-contained HTML.
 
 Blocks: ("h", level, text), ("p", text), ("list", [text, ...][, css class]), ("table", DataFrame),
-("fig", Drawn), ("details", summary text, [blocks]) and ("toc",). Headings get GitHub's anchor
+("fig", Drawn), ("details", summary text, [blocks][, css class]) (closed) and ("toc",). Headings get GitHub's anchor
 slugs, so the markdown table of contents links work on GitHub and the HTML sidebar uses the same
 anchors. Markdown links figures by relative path (PNG, with the PDF beside it); HTML embeds them as
 base64 data URIs and carries its CSS inline, so it opens offline with nothing beside it.
@@ -144,7 +144,8 @@ def _html_block(b: tuple) -> str:
         return (f'<figure id="fig-{slug(d.key)}"><img alt="{html.escape(d.title)}" src="data:image/png;base64,{data}">'
                 f"<figcaption>{_inline(d.caption)}</figcaption></figure>")
     if kind == "details":
-        return f"<details><summary>{_inline(b[1])}</summary>" + "\n".join(_html_block(x) for x in b[2]) + "</details>"
+        cls = f' class="{b[3]}"' if len(b) > 3 else ""
+        return f"<details{cls}><summary>{_inline(b[1])}</summary>" + "\n".join(_html_block(x) for x in b[2]) + "</details>"
     if kind == "toc":
         return ""  # the HTML has its table of contents in the sidebar
     raise ValueError(f"unknown report block kind {kind!r}")

@@ -15,7 +15,7 @@ from reports.claims import notes_for
 from reports.glue import glue_table, selection_note
 from reports.ladder import flip_counts, headline
 from reports.render import fmt, fmt_ci
-from reports.verdict import study_line, verdict_sentences, verdict_table
+from reports.verdict import NO_CLAIM, study_line, verdict_sentences, verdict_table
 from reports.views import SETTINGS, Numbers
 
 GLOSSARY = [
@@ -137,26 +137,33 @@ def _figures(figures: dict, section: str) -> list[tuple]:
     return [("fig", d) for d in figures.get(section, [])]
 
 
-def verdict_blocks(study, numbers: Numbers) -> list[tuple]:
-    """The top of the report: the written answer and the verdict counts (then the contents)."""
+def report_notes(study, numbers: Numbers) -> list[str]:
+    """What qualifies the answer (budget, identical optimizers, capped batches, loader notes,
+    failures, no claim about the study), for one collapsed "Notes (N)" element under it."""
     summary = numbers.summary
-    blocks: list[tuple] = [("h", 1, "Verdict"), ("p", study_line(study, summary)),
-                           *(("p", sentence) for sentence in caveats(study, summary)),
-                           ("list", verdict_sentences(numbers), "verdict")]
-    counts = verdict_table(numbers)
-    if len(counts):
-        blocks.append(("table", counts))
     failures = (f"{int(summary['n_iid_errors'].sum())} errored and {int(summary['n_iid_diverged'].sum())} diverged i.i.d. "
                 f"tune trials are counted at chance in expected max and sensitivity; {int(summary['test_n_diverged'].sum())} "
                 f"confirm runs diverged, {int(summary['test_n_errors'].sum())} errored.")
-    return blocks + [("p", note) for note in [*numbers.notes, failures]] + [("toc",)]
+    return [*caveats(study, summary), *([NO_CLAIM] if numbers.claims.empty else []), *numbers.notes, failures]
+
+
+def verdict_blocks(study, numbers: Numbers) -> list[tuple]:
+    """The top of the report, answer first: the claims' verdicts (or the ranking with its
+    uncertainty), their counts, the study's state, the notes collapsed (then the contents)."""
+    blocks: list[tuple] = [("h", 1, "Verdict"), ("list", verdict_sentences(numbers), "verdict")]
+    counts = verdict_table(numbers)
+    if len(counts):
+        blocks.append(("table", counts))
+    notes = report_notes(study, numbers)
+    return blocks + [("p", study_line(study, numbers.summary)),
+                     ("details", f"Notes ({len(notes)})", [("list", notes)], "notes"), ("toc",)]
 
 
 def claims_blocks(study, numbers: Numbers, figures: dict) -> list[tuple]:
     blocks: list[tuple] = [("h", 2, "Do the papers' claims hold?")]
     view = numbers.claims
     if view.empty:
-        return blocks + [("p", "No published claim concerns both this study's tasks and its optimizers (claims.csv lists them all).")]
+        return blocks + [("p", NO_CLAIM)]
     n = view["claim_id"].nunique()
     blocks.append(("p", f"{n} claims concern this study's tasks and optimizers (claims.csv lists every curated claim), each "
                         "as its paper states it. Δ = ours(P) − ours(B) (time: the ratio), paired over seeds where they pair; "

@@ -5,7 +5,7 @@ whose calibration benchmarks/calibration.py measures; the percentile bootstrap o
 used for cells (it covers ~70% at 3 seeds). Array functions work along the last axis and
 broadcast over leading ones, so a simulated study of thousands of cells is one call.
 
-Sources: Student (1908) t interval; Welch (1947) unequal-variance t; Holm (1979) step-down
+Sources: Student (1908) t interval, cut to the metric's range (Mandelkern 2002); Welch (1947) unequal-variance t; Holm (1979) step-down
 adjustment; Benjamini & Hochberg (1995) false discovery rate; Schuirmann (1987) two one-sided tests (TOST); Cohen (1988) power of the t test via the
 noncentral t; Agarwal et al. (2021, "Deep RL at the edge of the statistical precipice", rliable)
 for the IQM, stratified bootstrap and probability of improvement; Dolan & More (2002) performance
@@ -42,10 +42,16 @@ def _t_result(est, se, df, level, null=0.0):
     return est, est - q * se, est + q * se, p
 
 
-def t_interval(x, level: float = LEVEL):
+def t_interval(x, level: float = LEVEL, bounds: tuple[float, float] | None = None):
     """(mean, low, high) along the last axis: Student's (1908) t interval, mean +- t(n-1) s/sqrt(n).
 
     NaNs are left out; fewer than 2 values give a NaN interval (one run says nothing of the spread).
+    `bounds` (low, high): the metric's range (accuracy 0-100 points); the interval is cut to it,
+    the intersection of the confidence set with the parameter space (Mandelkern 2002, "Setting
+    confidence intervals for bounded parameters", Statistical Science 17(2)): a mean outside the
+    range is impossible, so the cut keeps the t interval's coverage exactly, and "86 [54, 118]"
+    from two seeds reads "86 [54, 100]". tests/calibration_sim.bounded_coverage checks the
+    coverage on skewed scores near the ceiling (benchmarks/results/calibration.md).
     """
     x = np.asarray(x, dtype=float)
     n = np.sum(np.isfinite(x), axis=-1)
@@ -56,6 +62,8 @@ def t_interval(x, level: float = LEVEL):
     df = np.where(n > 1, n - 1, np.nan)
     mean, low, high, _ = _t_result(mean, np.where(n > 1, sd / np.sqrt(np.maximum(n, 1)), np.nan), df, level)
     mean = np.where(n > 0, mean, np.nan)
+    if bounds is not None:
+        low, high = np.clip(low, *bounds), np.clip(high, *bounds)  # NaN stays NaN
     return mean, low, high
 
 

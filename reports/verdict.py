@@ -1,9 +1,11 @@
 """The written answer at the top of the report, generated from the numbers (reports.views).
 
-Sentences, in order: the study's state; which optimizers are tied for best across tasks and who
-leads each task; per paper, how many claims hold, do not hold, are inconclusive or were not run
-under the paper's protocol and under the fair one, and where the two settings disagree and by how
-much. Nothing here computes a statistic: the intervals and verdicts come from the statistics layer.
+Answer first: per paper, how many claims hold, do not hold, are inconclusive or were not run under
+the paper's protocol and under the fair one (each claim by name when a paper has few), and where
+the two settings disagree and by how much; then which optimizers are tied for best across tasks
+and who leads each task; then the study's state. `answer_lines` is the same answer in a few plain
+lines for the terminal. Nothing here computes a statistic: the intervals and verdicts come from
+the statistics layer.
 """
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ import pandas as pd
 from reports.render import fmt_ci
 from reports.views import SETTINGS, VERDICTS, Numbers, tied_for_best, task_leaders, verdict_counts
 
-MAX_NAMED = 3  # examples named in a sentence
+MAX_NAMED = 3  # examples named in a sentence; also: a paper with at most this many claims has each named
+NO_CLAIM = "No published claim concerns both this study's tasks and its optimizers (claims.csv lists them all)."
 
 
 def _join(names: list[str]) -> str:
@@ -71,17 +74,35 @@ def _gap(x: float) -> str:
     return f"{x:+.1f}" if np.isfinite(x) else "–"
 
 
+def _claim_verdicts(grp: pd.DataFrame) -> list[str]:
+    """Each claim of a small group by name: its verdict and gap [95% CI] under each setting it ran."""
+    parts = []
+    for _, rows in grp.groupby("claim_id", sort=False):
+        claim = rows["claim"].iloc[0].split(" (")[0]  # the claim without its source quote
+        by = rows.set_index("setting")
+        settings = [f"**{by.loc[s, 'verdict']}** under the {SETTINGS[s]}"
+                    + (f" ({fmt_ci(by.loc[s, 'diff'], by.loc[s, 'ci_low'], by.loc[s, 'ci_high'], 1)})"
+                       if np.isfinite(pd.to_numeric(by.loc[s, "diff"], errors="coerce")) and rows["kind"].iloc[0] != "time" else "")
+                    for s in SETTINGS if s in by.index]
+        parts.append(f"{claim}: {', '.join(settings)}")
+    return parts
+
+
 def claim_sentences(numbers: Numbers) -> list[str]:
+    """One sentence per paper with claims about this study (none without: that goes to the notes)."""
     view = numbers.claims
     if view.empty:
-        return ["**Papers' claims:** no published claim concerns both this study's tasks and its optimizers."]
+        return []
     counts = verdict_counts(view)
     out = []
     for paper, grp in view.groupby("paper", sort=False):
         c = counts[counts["paper"] == paper].set_index("setting")
         n = grp["claim_id"].nunique()
+        if n <= MAX_NAMED:
+            out.append(f"**{paper} paper** ({n} claim{'s' if n != 1 else ''} about this study): {'; '.join(_claim_verdicts(grp))}.")
+            continue
         settings = "; ".join(f"under the {SETTINGS[s]}: {_counts_text(c.loc[s])}" for s in SETTINGS if s in c.index)
-        text = f"**{paper} paper** ({n} claim{'s' if n != 1 else ''} about this study): {settings}."
+        text = f"**{paper} paper** ({n} claims about this study): {settings}."
         wide = grp.pivot_table(index=["claim_id", "claim", "kind"], columns="setting", values=["verdict", "diff"],
                                aggfunc="first")
         if {("verdict", "paper"), ("verdict", "fair")} <= set(wide.columns):
@@ -99,7 +120,7 @@ def claim_sentences(numbers: Numbers) -> list[str]:
                     d = pd.to_numeric(changed[("diff", "paper")], errors="coerce") - pd.to_numeric(changed[("diff", "fair")], errors="coerce")
                     top = d.abs().sort_values(ascending=False).index[:MAX_NAMED]
                     examples = "; ".join(
-                        f"{claim} ({changed.loc[(cid, claim, kind), ('verdict', 'paper')]} {_gap(changed.loc[(cid, claim, kind), ('diff', 'paper')])} "
+                        f"{claim.split(' (')[0]} ({changed.loc[(cid, claim, kind), ('verdict', 'paper')]} {_gap(changed.loc[(cid, claim, kind), ('diff', 'paper')])} "
                         f"→ {changed.loc[(cid, claim, kind), ('verdict', 'fair')]} {_gap(changed.loc[(cid, claim, kind), ('diff', 'fair')])})"
                         for cid, claim, kind in top)
                     text += (f"; largest changes: {examples}. Why: the settings differ in hyperparameters (the paper's "
@@ -119,5 +140,30 @@ def verdict_table(numbers: Numbers) -> pd.DataFrame:
 
 
 def verdict_sentences(numbers: Numbers) -> list[str]:
-    """The bullet list under the Verdict heading."""
-    return winner_sentences(numbers) + claim_sentences(numbers)
+    """The bullet list under the Verdict heading: the claims' verdicts, then who wins."""
+    return claim_sentences(numbers) + winner_sentences(numbers)
+
+
+def _plain(text: str) -> str:
+    return text.replace("**", "").replace("`", "")
+
+
+def answer_lines(numbers: Numbers, n_notes: int) -> list[str]:
+    """The answer in a few plain lines for the end of a launch (like pytest's summary): per paper and
+    setting the verdict counts (each claim where a paper has few), the leader(s) across tasks or per
+    task with 95% CIs, and how many notes the report adds."""
+    lines = []
+    view = numbers.claims
+    counts = verdict_counts(view)
+    for paper, grp in view.groupby("paper", sort=False):
+        if grp["claim_id"].nunique() <= MAX_NAMED:
+            lines += [f"{paper} claim: {_plain(part)}" for part in _claim_verdicts(grp)]
+            continue
+        c = counts[counts["paper"] == paper].set_index("setting")
+        lines += [f"{paper} claims, {SETTINGS[s]}: {_counts_text(c.loc[s])}" for s in SETTINGS if s in c.index]
+    for sentence in winner_sentences(numbers):
+        lines.append(_plain(sentence).replace("Who wins across tasks: ", "across tasks: ")
+                     .replace("Per task (tuned test score, 95% CI): ", "per task (test score, 95% CI): "))
+    if n_notes:
+        lines.append(f"{n_notes} note{'s' if n_notes != 1 else ''} under the report's verdict")
+    return lines

@@ -151,16 +151,18 @@ def paper_build(optimizer: str, paper: str) -> str:
     return _PAPER_BUILDS.get(paper, {}).get(optimizer, optimizer)
 
 
-def paper_budget(paper: str, task: str | None = None) -> dict[str, Any]:
+def paper_budget(paper: str, task: str | None = None, glue_steps: int | None = None) -> dict[str, Any]:
     """Runner keys of the paper's training budget on ``task`` (added to the paper point's trials
-    under both protocols): ThermoLion's 12 epochs; SepNorm's GLUE steps and constant lr."""
+    under both protocols): ThermoLion's 12 epochs; SepNorm's GLUE steps and constant lr.
+    ``glue_steps`` replaces the paper's 50,000 GLUE steps (a study's ``task_config: {paper_steps: N}``,
+    for a smoke run)."""
     if paper not in _PAPERS:
         raise ValueError(f"unknown paper {paper!r}; known: {', '.join(_PAPERS)}")
     if paper == "thermolion":  # the paper measures final accuracy: no per-epoch evaluation
         return {"epochs": THERMOLION_PAPER_EPOCHS, "eval_each_epoch": False}
     if _is_glue(task):
         # eval_every None: the study's `epochs` evals, whatever interval its task_config sets
-        return {"steps": GLUE_PAPER_STEPS, "eval_every": None, "schedule": "constant",
+        return {"steps": glue_steps or GLUE_PAPER_STEPS, "eval_every": None, "schedule": "constant",
                 "warmup_steps": 0}
     return {}
 

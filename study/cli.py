@@ -65,7 +65,8 @@ def _parser() -> argparse.ArgumentParser:
     launch.add_argument("--trials", type=int, help="tune trials per cell (equal for every cell)")
     launch.add_argument("--iid-trials", type=int, help="of those, the first R drawn i.i.d. at random")
     launch.add_argument("--epochs", type=int, help="training epochs per trial")
-    launch.add_argument("--seeds", type=int, help="fresh seeds for the confirm, default and paper phases")
+    launch.add_argument("--seeds", help="fresh seeds for the confirm, default and paper phases: a number, or `auto` "
+                                        "(2 to 10: seeds in rounds until each claim is decided) or MIN-MAX")
     launch.add_argument("--paper-seeds", type=int, help="seeds of the paper phase (default: --seeds)")
     launch.add_argument("--phases", help="comma-separated subset of tune,confirm,default,paper")
     launch.add_argument("--address", help="Ray address: 'auto' or host:port joins a cluster; default a local Ray")
@@ -164,17 +165,21 @@ def cmd_launch(args) -> int:
             resume = study_command("launch", "--resume", "--name", spec.name, "--storage", spec.storage)
             print(f"{exc or 'interrupted'}; continue with: {resume}", file=sys.stderr, flush=True)
             return 130
+        failed = outcome.summarize(study_dir, log_path)  # failure causes first: the answer ends the output
         code = _write_report(study_dir)
-    return outcome.summarize(study_dir, log_path) or code
+    return failed or code
 
 
 def _write_report(study_dir: Path) -> int:
+    """Write the report; print the study directory, the answer in a few lines, then the report's path."""
     import reports
+    from study import outcome
 
     paths = reports.write_report(study_dir)
-    print(f"\nstudy directory: {study_dir}")
-    for label, path in paths.items():
-        print(f"  {label}: {path}")
+    print(f"\nstudy directory: {study_dir} ({', '.join(p.name for p in paths.values() if p.parent == study_dir)})")
+    answer = paths["verdict.txt"].read_text().splitlines()
+    print(outcome.answer_block(answer))
+    print(f"report: {paths['report.html']}", flush=True)
     return 0
 
 

@@ -37,6 +37,7 @@ import re
 from dataclasses import dataclass, field
 
 import search_spaces
+from study.batch_cap import capped_point
 from study.errors import SpecError, did_you_mean
 from study.tasks import parse_task
 
@@ -203,6 +204,8 @@ def cell_settings(spec, rung: Rung, base: dict) -> tuple[dict | None, dict, list
     """(paper point or None, the runner keys of the rung's protocol, notes) for one cell."""
     task = parse_task(base["task"])
     point = search_spaces.paper_point(base["optimizer"], task.paper, base["task"])
+    if point is not None:  # as the paper phase runs it: batch size capped at a small training split
+        point = capped_point(point, base.get("_batch_cap"))
     f, keys, notes = rung.factors, {}, []
     if f["scoring"] == "paper" and "paper" not in task.paper_protocols:
         notes.append(f"{task.paper} scores held-out data on {base['task']}: `scoring: paper` is the held-out split")
@@ -269,6 +272,7 @@ def subset_cells(spec, tuning, cells: dict[str, dict]) -> tuple[dict[str, dict],
         point = search_spaces.paper_point(base["optimizer"], task.paper, base["task"])
         if point is None:
             continue
+        point = capped_point(point, base.get("_batch_cap"))
         opt = base["optimizer"]
         user = dict(spec.search_space.get(opt, {}))
         pinned = {n: point[n] for n in search_spaces.space(opt, user or None) if n in point and n not in tuning}

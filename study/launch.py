@@ -23,6 +23,7 @@ from study.cluster import connect, plan_resources
 from study.console import LOG_NAME, attach_ray_logs
 from study.errors import SpecError
 from study.spec import PHASES, StudySpec, is_uri
+from study.batch_cap import batch_caps, capped_point
 from study.tasks import parse_task, runner_config
 
 FRESH_SEED_BASE = 1000  # confirm/default/paper seeds are FRESH_SEED_BASE + seed*100 + i
@@ -61,11 +62,12 @@ def load_state(study_dir: Path) -> dict:
 def cell_configs(spec: StudySpec, resources: dict) -> dict[str, dict]:
     """The base config every trial of a cell shares: task, runner keys and bookkeeping."""
     cells = {}
+    caps = batch_caps(spec)  # GLUE training splits smaller than a batch size (study/batch_cap.py)
     for task_name in spec.tasks:
         task = parse_task(task_name)
         for optimizer in spec.optimizers:
             cells[f"{task_name}/{optimizer}"] = {
-                **runner_config(task, spec.task_config),
+                **runner_config(task, spec.task_config), "_batch_cap": caps.get(task_name),
                 "task": task_name, "optimizer": optimizer, "phase": "tune", "protocol": "fair",
                 "epochs": spec.epochs, "seed": spec.seed,
                 "_runner": task.runner, "_cpus": resources["CPU"], "_study_dir": str(spec.study_dir),
@@ -87,7 +89,7 @@ def fixed_configs(spec: StudySpec, cells: dict[str, dict], tune_rows: pd.DataFra
                       "_hps": sorted(hps)}
             if phase == "paper":
                 paper = parse_task(base["task"]).paper
-                config.update(search_spaces.paper_budget(paper, base["task"]))
+                config.update(search_spaces.paper_budget(paper, base["task"], spec.task_config.get("paper_steps")))
                 build = search_spaces.paper_build(base["optimizer"], paper)
                 if build != base["optimizer"]:
                     config["_build"] = build
@@ -106,12 +108,12 @@ def fixed_configs(spec: StudySpec, cells: dict[str, dict], tune_rows: pd.DataFra
                 print(f"[confirm] {base['task']} x {base['optimizer']}: no tune trial ended ok (all diverged or "
                       "failed), so there is no tuned configuration to confirm", flush=True)
         if "default" in spec.phases:
-            add("default", base, search_spaces.default_point(base["optimizer"]))
+            add("default", base, capped_point(search_spaces.default_point(base["optimizer"]), base["_batch_cap"]))
         if "paper" in spec.phases:
             point = search_spaces.paper_point(base["optimizer"], task.paper, base["task"])
             if point is not None:
                 for protocol in task.paper_protocols:
-                    add("paper", base, point, protocol)
+                    add("paper", base, capped_point(point, base["_batch_cap"]), protocol)
     return out
 
 
@@ -142,7 +144,7 @@ def study_plan(spec: StudySpec) -> tuple[int, float]:
 
 
 def trial_dirname(trial) -> str:
-    """A trial's directory is named by the study's trial id (Ray's default spells out the config)."""
+    """A trial's directory and name are the study's trial id (Ray's default spells out the config)."""
     config = trial.config.get("trial", trial.config)  # fixed-phase configs are nested
     return config.get("_trial_id") or f"trial_{trial.trial_id}"
 
@@ -197,6 +199,7 @@ def run_tune_phase(spec: StudySpec, cells: dict[str, dict], resources: dict, res
     tune_config = tune.TuneConfig(
         search_alg=searcher, num_samples=spec.trials * len(cells), metric=METRIC, mode=MODE,
         max_concurrent_trials=concurrency(spec, resources), reuse_actors=True, trial_dirname_creator=trial_dirname,
+        trial_name_creator=trial_dirname,  # trackers (MLflow run names) show the study's trial ids
     )
     progress = CellProgress({progress_key(base): spec.trials for base in cells.values()}, *study_plan(spec))
     return _fit(spec, phase, tune.with_resources(run_trial, resources), resume, retry_errored,
@@ -216,7 +219,7 @@ def run_fixed_phase(spec: StudySpec, configs: list[dict], resources: dict, resum
     progress = CellProgress(budget, tune_trials + len(configs), tune_epochs + sum(c["epochs"] for c in configs),
                             tune_trials, tune_epochs)
     tune_config = tune.TuneConfig(metric=METRIC, mode=MODE, max_concurrent_trials=concurrency(spec, resources),
-                                  reuse_actors=True, trial_dirname_creator=trial_dirname)
+                                  reuse_actors=True, trial_dirname_creator=trial_dirname, trial_name_creator=trial_dirname)
     return _fit(spec, name, tune.with_resources(run_fixed_trial, resources), resume, retry_errored,
                 param_space={"trial": tune.grid_search(configs)}, tune_config=tune_config,
                 run_config=_run_config(spec, name, [progress]))
@@ -295,7 +298,7 @@ def launch(spec: StudySpec, resume: bool = False, retry_errored: bool = False) -
     else:
         if (study_dir / "study.json").exists():
             raise SpecError(f"study {spec.name!r} already exists in {spec.storage}; pass --resume to continue it")
-        state = {"name": spec.name, "spec": spec.to_dict(), "phases": {}}
+        state = {"name": spec.name, "spec": spec.to_dict(), "phases": {}, "batch_caps": batch_caps(spec)}
     from study.progress import start_clock
 
     start_clock()

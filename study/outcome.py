@@ -1,4 +1,5 @@
-"""How a finished launch ends: one line per cause of failed trials, and the exit code.
+"""How a finished launch ends: one line per cause of failed trials, the exit code, and the answer
+framed like pytest's summary (`answer_block`), which the report's path follows.
 
 A study is usable when every phase of every cell it ran has at least one trial with a score
 (diverged trials count: they are scored at chance). A cell/phase whose trials all failed leaves
@@ -12,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 SCORED = ("ok", "diverged")
+RULE_WIDTH = 78
 EXIT_FAILED = 1
 
 
@@ -47,3 +49,10 @@ def summarize(study_dir: Path, log_path: Path) -> int:
     if empty:
         return EXIT_FAILED
     return 0
+
+
+def answer_block(lines: list[str]) -> str:
+    """The report's answer (verdict.txt) between two rules, `==== verdict ====` on the first."""
+    title = " verdict "
+    side = (RULE_WIDTH - len(title)) // 2
+    return "\n".join(["=" * side + title + "=" * (RULE_WIDTH - side - len(title)), *lines, "=" * RULE_WIDTH])

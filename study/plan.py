@@ -11,6 +11,7 @@ from collections import Counter
 import pandas as pd
 
 import search_spaces
+from study.batch_cap import batch_caps
 from study.spec import PHASES, StudySpec
 from study.tasks import parse_task, runner_config
 
@@ -99,6 +100,11 @@ def print_plan(spec: StudySpec, probe: bool = False) -> int:
     print(f"  per trial: {spec.epochs} epochs (paper phase: its paper's budget), "
           f"timeout {f'{spec.trial_timeout:g} s' if spec.trial_timeout else 'none'}, "
           f"GPUs {'auto (1 if the cluster has GPUs)' if gpus is None else f'{gpus:g}'}")
+    if spec.task_config.get("paper_steps") and any(parse_task(t).runner == "glue" for t in spec.tasks):
+        print(f"  GLUE paper phase: {spec.task_config['paper_steps']} steps (task_config paper_steps; the paper's 50,000)")
+    for task_name, cap in batch_caps(spec).items():
+        print(f"  batch sizes on {task_name}: at most {cap}, the examples its training split has "
+              "(larger search choices dropped, the default and paper points run at it)")
     if not probe:
         print("  cost: pass --probe to time one short trial per task on this machine")
         return 0

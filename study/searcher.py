@@ -17,6 +17,7 @@ from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 import search_spaces
+from study.batch_cap import capped_overrides
 
 METRIC, MODE = "score", "max"
 
@@ -65,7 +66,8 @@ class CellSearcher(Searcher):
                 n_startup_trials=iid_trials, seed=cell_seed(seed, base["task"], base["optimizer"]),
                 multivariate=True, constant_liar=True,
             )
-            space = search_spaces.define_by_run(base["optimizer"], overrides.get(key, overrides.get(base["optimizer"])))
+            space = search_spaces.define_by_run(base["optimizer"], capped_overrides(
+                base["optimizer"], overrides.get(key, overrides.get(base["optimizer"])), base.get("_batch_cap")))
             self.searchers[key] = OptunaSearch(space=space, metric=METRIC, mode=MODE, sampler=sampler, study_name=key,
                                                storage=self.memory)
         self.iid_trials = iid_trials

@@ -15,7 +15,8 @@ import yaml
 import search_spaces
 from study.errors import SpecError, did_you_mean
 from study.presets import PRESETS
-from study.tasks import RUNNER_KEYS, parse_task
+from study.rounds import seed_range
+from study.tasks import RUNNER_KEYS, STUDY_KEYS, parse_task
 
 PHASES = ("tune", "confirm", "default", "paper")
 TRACKERS = ("mlflow", "wandb", "tensorboard")
@@ -32,7 +33,8 @@ class StudySpec:
     optimizers: list[str] = field(default_factory=lambda: ["adamw", "lion"])
     trials: int = 6  # N: tune trials per cell, equal for every cell
     iid_trials: int = 4  # R: the first R tune trials of a cell are i.i.d. draws
-    seeds: int = 2  # S: fresh seeds for the confirm, default and paper phases
+    seeds: int = 2  # S: fresh seeds for the confirm, default and paper phases (with seeds_max: the minimum)
+    seeds_max: int | None = None  # `seeds: auto` / {min, max}: rounds add seeds to undecided claims up to this
     paper_seeds: int | None = None  # seeds of the paper phase (None: `seeds`); its runs take the paper's budget
     epochs: int = 3  # training budget per trial (vision epochs; glue eval intervals)
     phases: list[str] = field(default_factory=lambda: list(PHASES))
@@ -151,6 +153,7 @@ def validate(spec: StudySpec) -> StudySpec:
     spec.iid_trials = _positive_int("iid_trials", spec.iid_trials, allow_zero=True)
     if spec.iid_trials > spec.trials:
         spec.iid_trials = spec.trials
+    spec.seeds, spec.seeds_max = seed_range(spec.seeds, spec.seeds_max, _names("phases", spec.phases))
     spec.seeds = _positive_int("seeds", spec.seeds)
     if spec.paper_seeds is not None:
         spec.paper_seeds = _positive_int("paper_seeds", spec.paper_seeds)
@@ -180,9 +183,12 @@ def validate(spec: StudySpec) -> StudySpec:
     runners = {parse_task(t).runner for t in spec.tasks}
     spec.task_config = absolute_paths(spec.task_config)
     for key in spec.task_config:
-        if not any(key in RUNNER_KEYS[r] for r in runners):
-            known = sorted(set().union(*(RUNNER_KEYS[r] for r in runners)))
-            raise SpecError(f"task_config: unknown key {key!r} for the study's tasks; known: {', '.join(known)}")
+        if not any(key in RUNNER_KEYS[r] + STUDY_KEYS[r] for r in runners):
+            keys = sorted(set().union(*(RUNNER_KEYS[r] + STUDY_KEYS[r] for r in runners)))
+            raise SpecError(f"task_config: unknown key {key!r} for the study's tasks; known: {', '.join(keys)}")
+    steps = spec.task_config.get("paper_steps")
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        raise SpecError(f"task_config: paper_steps must be a positive integer, got {steps!r}")
     if "confirm" in spec.phases and "tune" not in spec.phases:
         raise SpecError("phases: confirm re-runs the best tune trials, so it needs the tune phase too")
     if not isinstance(spec.search_space, dict):

@@ -26,6 +26,10 @@ RUNNER_KEYS = {
              "diagnostics", "batch_size", "selection", "checkpoint_every"),
 }
 
+# task_config keys the study itself reads (never passed to the runner): the GLUE paper phase's
+# steps (default the paper's 50,000; fewer for a smoke run).
+STUDY_KEYS = {"vision": (), "glue": ("paper_steps",)}
+
 
 @dataclass(frozen=True)
 class Task:

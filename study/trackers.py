@@ -7,7 +7,8 @@
   needs `WANDB_API_KEY` (or `wandb login`) on the driver, or `WANDB_MODE=offline`.
 - tensorboard: `ray.tune.logger.TBXLoggerCallback`, event files in each trial directory
   (`tensorboard --logdir <storage>/<name>/ray`); needs tensorboardX.
-Each backend is imported only when asked for; a missing package stops the launch with one line.
+Each backend is imported only when asked for; a missing package stops the launch with one line
+(`pip install -e '.[tracking]'` installs mlflow-skinny, tensorboard and tensorboardX).
 """
 from __future__ import annotations
 

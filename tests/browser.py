@@ -27,7 +27,10 @@ addEventListener('load', () => {
                img_right: imgs.map(i => i.getBoundingClientRect().right), img_natural: imgs.map(i => i.naturalWidth),
                img_shown: imgs.map(i => i.getBoundingClientRect().width), headings: heads,
                first_main_tag: first ? first.tagName : null,
-               verdict_bottom: (() => { const h = document.querySelectorAll('h2')[0]; return h ? h.getBoundingClientRect().top + scrollY : null; })()};
+               verdict_bottom: (() => { const h = document.querySelectorAll('h2')[0]; return h ? h.getBoundingClientRect().top + scrollY : null; })(),
+               verdict_lines_bottom: (() => { const u = document.querySelector('ul.verdict'); return u ? u.getBoundingClientRect().bottom + scrollY : null; })(),
+               notes: [...document.querySelectorAll('details.notes')].map(d => ({open: d.open, summary: d.querySelector('summary').textContent,
+                        top: d.getBoundingClientRect().top + scrollY, height: d.getBoundingClientRect().height}))};
   const pre = document.createElement('pre'); pre.id = 'probe'; pre.textContent = JSON.stringify(out);
   document.body.appendChild(pre);
 });

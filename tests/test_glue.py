@@ -74,6 +74,12 @@ def test_tiny_t5_learns_synthetic_task(sst2_dir):
     assert out["time_per_step"] > 0 and out["tokens_per_s"] > 0
 
 
+def test_train_size_is_what_a_fair_trial_trains_on(sst2_dir):
+    assert glue.train_size(_config(sst2_dir)) == 500  # 600 less the 100 held out for selection
+    assert glue.train_size(_config(sst2_dir, n_train=50)) == 50
+    assert glue.train_size(_config(sst2_dir, selection="dev-split")) == 600
+
+
 def test_paper_protocol_reports_peak_dev_score(sst2_dir):
     reports = []
     out = glue.train(_config(sst2_dir, protocol="paper", steps=40, epochs=4, lr=1e-3),

@@ -241,6 +241,26 @@ def test_rendered_verdict_is_the_first_heading_and_fits_the_first_screen(page):
     assert m["headings"][0]["tag"] == "H1" and m["headings"][0]["text"] == "Verdict"
     assert m["first_main_tag"] == "H1"
     assert m["verdict_bottom"] is not None and m["verdict_bottom"] <= SCREEN[1], m["verdict_bottom"]
+    # answer first: the claims' verdicts and the ranking inside the first screen, the caveats in one closed element
+    assert m["verdict_lines_bottom"] is not None and m["verdict_lines_bottom"] <= SCREEN[1], m["verdict_lines_bottom"]
+    (notes,) = m["notes"]
+    assert re.fullmatch(r"Notes \(\d+\)", notes["summary"]) and not notes["open"], notes
+    assert m["verdict_lines_bottom"] < notes["top"] < SCREEN[1] and notes["height"] < 60  # below the answer, one line
+
+
+def test_answer_comes_before_the_notes_and_the_terminal_gets_it_too(study14):
+    path, files = study14
+    top = files["report.md"].read_text().split("\n## ")[0]
+    verdict, notes = top.index("- **thermolion paper**"), top.index("<details><summary>Notes (")
+    assert verdict < top.index("- **Who wins across tasks:**") < notes
+    assert top.index("**Smoke-test budget**") > notes  # a caveat, inside the collapsed notes
+    n_notes = int(re.search(r"Notes \((\d+)\)", top).group(1))
+    lines = files["verdict.txt"].read_text().splitlines()
+    claims = pd.read_csv(path / "claims.csv")
+    failed = int((claims.loc[claims["task"].isin(TASKS) & (claims["paper"] == "thermolion"), "paper_verdict"] == "does not hold").sum())
+    assert lines[0].startswith("thermolion claims, paper's protocol: ") and f"{failed} does not hold" in lines[0]
+    assert any(line.startswith("sepnorm claim: sepnorm > adamw on glue-cola: not run") for line in lines)
+    assert lines[-1] == f"{n_notes} notes under the report's verdict" and len(lines) <= 8
 
 
 def test_rendered_images_fit_the_page_at_full_size(page):

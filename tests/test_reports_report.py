@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reports import write_report
+from reports import cells, write_report
 from reports.load import load_study, normalize_trials
 from synthetic_study import make_study
 
@@ -43,6 +43,11 @@ def test_summary_contract_and_cell_states(report):
     assert state[("cifar10", "lion")] == "incomplete"
     assert state[("cifar10", "adamw")] == "complete"
     assert summary["n_diverged"].sum() > 0 and summary["n_errors"].sum() > 0
+    for col in ("test", "default", "paper", "paper_fair"):  # every interval inside its score's range
+        low, high = summary[f"{col}_ci_low"], summary[f"{col}_ci_high"]
+        floor = np.where(summary["task"] == "glue-cola", -100.0, 0.0)  # MCC: -100..100
+        assert ((low >= floor) | low.isna()).all() and ((high <= 100) | high.isna()).all()
+    assert cells.score_range(0.0) == (-100.0, 100.0) and cells.score_range(10.0) == (0.0, 100.0)
     md = files["report.md"].read_text()
     assert "sepnorm (not run)" in md and "lion (incomplete)" in md
 
@@ -159,6 +164,11 @@ def test_study_report_cli_writes_the_new_columns_and_verdicts(tmp_path, capsys):
     meta["spec"].update(name="s2", storage=str(tmp_path))  # as launch writes it
     (path / "study.json").write_text(json.dumps(meta))
     assert main(["report", str(path)]) == 0
+    out = capsys.readouterr().out.strip().splitlines()  # ends like pytest: the answer, then the report's path
+    assert out[-1] == f"report: {path / 'report.html'}" and set(out[-2]) == {"="}
+    rule = max(i for i, line in enumerate(out) if " verdict " in line)
+    assert out[rule + 1:-2] == (path / "verdict.txt").read_text().splitlines()
+    assert out[rule + 1].startswith("thermolion claims, paper's protocol: ")
     claims = pd.read_csv(path / "claims.csv").set_index("claim_id")
     row = claims.loc["thermolion-T1-cifar10-thermolion-adam"]
     for setting in ("paper", "fair"):
@@ -190,3 +200,17 @@ def test_timed_out_iid_trials_count_at_chance_like_errors(tmp_path):
     at_chance = np.where(iid["status"].isin(["error", "timeout"]), iid["chance"], iid["value"])
     assert emp.loc[emp["k"] == 1, "expected_max"].iloc[0] == pytest.approx(at_chance.mean())
     assert row["n_iid_errors"] == iid["status"].isin(["error", "timeout"]).sum()
+
+
+def test_without_a_claim_the_ranking_comes_first_and_the_caveats_are_notes(tmp_path):
+    path = make_study(tmp_path / "s", tasks=("digits",), optimizers=("adamw", "lion"), n_trials=4, iid_trials=2,
+                      seeds=2, missing=(), partial=(), history=False)
+    files = write_report(path, log=lambda msg: None)
+    top = files["report.md"].read_text().split("\n## ")[0]
+    first = top.split("\n\n")[1]  # the block under the heading
+    assert first.startswith("- **Who wins across tasks:**")  # the ranking with its uncertainty
+    assert re.search(r"\n- \*\*Per task \(tuned test score, 95% CI\):\*\* digits: \*\*\w+\*\* [\d.]+ \[[\d.]+, [\d.]+\]", first)
+    notes = top[top.index("<details><summary>Notes ("):]
+    assert "No published claim concerns" in notes and "**Smoke-test budget**" in notes
+    assert "No published claim" not in top[:top.index("<details>")]
+    assert files["verdict.txt"].read_text().splitlines()[1].startswith("per task (test score, 95% CI): digits: ")

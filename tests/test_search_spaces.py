@@ -316,6 +316,7 @@ def test_sepnorm_glue_points_and_budget():
     budget = ss.paper_budget("sepnorm", "glue-rte")
     assert budget["steps"] == 50_000 and budget["schedule"] == "constant"
     assert budget["warmup_steps"] == 0 and budget["eval_every"] is None
+    assert ss.paper_budget("sepnorm", "glue-rte", 6)["steps"] == 6  # task_config paper_steps: a smoke run
     assert ss.paper_budget("sepnorm", "cifar10-resnet20") == {}
     assert ss.paper_budget("thermolion", "digits") == {"epochs": 12, "eval_each_epoch": False}
     assert ss.paper_point("adamw", "thermolion", "glue-rte") is None

@@ -33,6 +33,10 @@ def run_cli(args, capsys):
         (["launch", "--phases", "tune,nosuchphase"], "nosuchphase"),
         (["launch", "--phases", "confirm"], "tune"),
         (["launch", "--name", ".."], "name"),
+        (["launch", "--seeds", "5-3"], "min (5) must be <= max (3)"),
+        (["launch", "--seeds", "1-4"], "min must be >= 2"),
+        (["launch", "--seeds", "auto", "--phases", "tune,default,paper"], "confirm"),
+        (["launch", "--seeds", "many"], "seeds"),
         (["launch", "--nosuchflag"], "--nosuchflag"),
         (["report", "/nonexistent/study-dir"], "/nonexistent/study-dir"),
         ([], "command"),
@@ -61,6 +65,10 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(args, needle, tmp_path,
         ("search_space:\n  nosuchopt: {}\n", "nosuchopt"),
         ("task_config: {n_trian: 500}\n", "n_trian"),
         ("task_config: {max_length: 64}\n", "max_length"),  # a glue key in a vision-only study
+        ("seeds: {min: 4, max: 3}\n", "min (4) must be <= max (3)"),
+        ("seeds: {min: 2, most: 9}\n", "most"),
+        ("tasks: [glue-cola]\ntask_config: {paper_steps: 0}\n", "paper_steps"),
+        ("task_config: {paper_steps: 100}\n", "paper_steps"),  # a GLUE key in a vision-only study
     ],
 )
 def test_bad_config_file(yaml_text, needle, tmp_path, capsys, monkeypatch):
@@ -82,6 +90,19 @@ def test_spec_layers_preset_file_and_flags(tmp_path):
     assert spec.trials == 7 and spec.epochs == 5 and spec.optimizers == ["adamw", "lion"]
     assert os.path.isabs(spec.storage) and spec.storage.endswith("rel/dir")
     assert spec.iid_trials <= spec.trials
+
+
+def test_seeds_auto_forms():
+    from study.spec import build_spec
+
+    assert (build_spec(None, None, {"seeds": "auto"}).seeds, build_spec(None, None, {"seeds": "auto"}).seeds_max) == (2, 10)
+    spec = build_spec(None, None, {"seeds": {"min": 3, "max": 6}})
+    assert (spec.seeds, spec.seeds_max) == (3, 6)
+    spec = build_spec(None, None, {"seeds": "2-5"})
+    assert (spec.seeds, spec.seeds_max) == (2, 5)
+    assert build_spec(None, None, {"seeds": "4"}).seeds_max is None  # a fixed count stays fixed
+    again = build_spec(None, None, {**spec.to_dict(), "preset": "quick"})  # study.json's form, on --resume
+    assert (again.seeds, again.seeds_max) == (2, 5)
 
 
 def test_list_names_every_optimizer(capsys):
@@ -146,3 +167,16 @@ def test_every_preset_is_a_valid_spec():
         spec = build_spec(name)
         assert spec.preset == name and spec.trials >= spec.iid_trials >= 1
     assert set(build_spec("quick").optimizers) == set(search_spaces.names())  # "every optimizer"
+
+
+def test_batch_sizes_are_capped_at_the_training_split():
+    from study.batch_cap import capped_overrides, capped_point
+
+    assert capped_overrides("adamw", None, 300) == {"batch_size": {"choices": [64, 128, 256]}}
+    assert capped_overrides("adamw", None, 100) == {"batch_size": 64}
+    assert capped_overrides("adamw", None, 40) == {"batch_size": 40}  # below every choice: the split itself
+    assert capped_overrides("lion", {"batch_size": {"low": 16, "high": 512}}, 90)["batch_size"] == \
+        {"low": 16, "high": 90, "log": False}
+    assert capped_overrides("adamw", {"lr": 1e-3}, None) == {"lr": 1e-3}
+    assert capped_point({"lr": 1e-4, "batch_size": 128}, 90) == {"lr": 1e-4, "batch_size": 90}
+    assert capped_point({"batch_size": 64}, 90) == {"batch_size": 64}

@@ -222,15 +222,13 @@ def _checkpoint_files(roots: list[Path]) -> dict[str, list[int]]:
 
 
 def test_glue_study_paper_phase_fills_both_claim_settings(tmp_path, capsys, ray_shutdown, monkeypatch):
-    """Tiny T5 on CoLA-format files: tune, confirm and the paper phase (the paper point under both
-    protocols) give both settings of SepNorm's Table 3 claims; no checkpoint outlives its trial."""
+    """Tiny T5 on CoLA-format files, every phase: a smoke GLUE study (task_config paper_steps, batch
+    sizes capped at the 90-example training split, said in plan and report) gives both settings of
+    SepNorm's Table 3 claims; no checkpoint outlives its trial."""
     import json
     import random
     import threading
 
-    import search_spaces.points
-
-    monkeypatch.setattr(search_spaces.points, "GLUE_PAPER_STEPS", 6)  # the paper's 50k, scaled down
     local_tmp = tmp_path / "tmp"
     local_tmp.mkdir()
     monkeypatch.setenv("TMPDIR", str(local_tmp))  # the trials' local checkpoint copies land here
@@ -238,16 +236,18 @@ def test_glue_study_paper_phase_fills_both_claim_settings(tmp_path, capsys, ray_
     data = tmp_path / "cola"
     data.mkdir()
     rng = random.Random(0)
-    for split, n in (("train", 180), ("validation", 40)):
+    for split, n in (("train", 100), ("validation", 40)):  # 10 held out: 90 to train on
         rows = [{"sentence": f"the cat {'sat' if (label := rng.randint(0, 1)) else 'sat sat'} down", "label": label,
                  "idx": i} for i in range(n)]
         (data / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     config = tmp_path / "glue.yaml"
     config.write_text(
         "tasks: [glue-cola]\noptimizers: [adamw, sepnorm]\ntrials: 1\niid_trials: 1\nepochs: 3\nseeds: 2\npaper_seeds: 2\n"
-        f"phases: [tune, confirm, paper]\nstorage: {tmp_path}\nname: glue\n"
-        f"task_config: {{model: tiny, data_dir: {data}, cache_dir: {tmp_path / 'cache'}, steps: 6, n_val: 40}}\n"
-        "search_space: {adamw: {batch_size: 64}, sepnorm: {batch_size: 64}}\n")
+        f"storage: {tmp_path}\nname: glue\n"
+        f"task_config: {{model: tiny, data_dir: {data}, cache_dir: {tmp_path / 'cache'}, steps: 6, paper_steps: 6}}\n")
+    assert main(["plan", "--config", str(config)]) == 0
+    plan = capsys.readouterr().out
+    assert "GLUE paper phase: 6 steps" in plan and "batch sizes on glue-cola: at most 90" in plan
     peak: dict[str, int] = {}
     largest = [0]  # one checkpoint file
     done = threading.Event()
@@ -271,7 +271,11 @@ def test_glue_study_paper_phase_fills_both_claim_settings(tmp_path, capsys, ray_
     paper = trials[trials["phase"] == "paper"]
     assert sorted(paper.groupby("protocol").size().items()) == [("fair", 4), ("paper", 4)]
     assert (paper["steps"] == 6).all() and (paper["epochs_done"] == 3).all()
-    assert (paper["hp_batch_size"] == 128).all()
+    assert (paper["hp_batch_size"] == 90).all()  # the paper's 128, capped at the training split
+    assert (trials["status"] == "ok").all() and set(trials["phase"]) == {"tune", "confirm", "default", "paper"}
+    assert (trials.loc[trials["phase"] == "default", "hp_batch_size"] == 90).all()
+    assert (trials.loc[trials["phase"] == "tune", "hp_batch_size"] <= 90).all()
+    assert json.loads((tmp_path / "glue" / "study.json").read_text())["batch_caps"] == {"glue-cola": 90}
     assert set(paper.loc[paper["optimizer"] == "sepnorm", "hp_lr"]) == {1e-5}
     tune = trials[trials["phase"] == "tune"]
     assert tune["test_score"].isna().all() and trials.loc[trials["phase"] != "tune", "test_score"].notna().all()
@@ -283,7 +287,8 @@ def test_glue_study_paper_phase_fills_both_claim_settings(tmp_path, capsys, ray_
     assert claim["fair_n"] == 2 and claim["fair_protocol"] == "fair"
     for setting in ("paper", "fair"):
         assert claim[f"{setting}_verdict"] in ("holds", "inconclusive", "does not hold")  # run, with a test
-    assert "GLUE average" in (tmp_path / "glue" / "report.md").read_text()
+    report = (tmp_path / "glue" / "report.md").read_text()
+    assert "GLUE average" in report and "Batch sizes on glue-cola capped at 90" in report
 
     # checkpoints: written (each trial evaluates 3 times: 2 checkpoints), one kept per running trial
     # (the hand-over holds the new local file, Tune's copy of it and the previous one for a moment),

@@ -29,7 +29,8 @@ with ``_`` and ``phase``, ``iid``, ``trial_index``, ``rung`` are ignored):
   ``nyu-mll/glue`` (see ``runners.glue.data``); ``cache_dir`` for the tokenized cache;
   ``max_length`` (512, the T5 paper's) input tokens, an input over it losing tokens from its
   longest text field first so that every segment is kept (``runners.glue.data``); batches are
-  padded to their own longest row; ``n_train`` (all) training examples.
+  padded to their own longest row; ``n_train`` (all) training examples (``train_size(config)``:
+  how many a fair-protocol trial trains on, which the study caps its batch sizes at).
 - ``protocol``: ``fair`` (default) selects on ``n_val`` (min(2000, 10%)) examples held out of
   GLUE's train set, a split that is the same for every trial, and reports GLUE's dev set(s) as the
   test (``selection: train-holdout``, the default), or with ``selection: dev-split`` selects on
@@ -65,9 +66,9 @@ train() starts and that file exists, it resumes from it: a retried trial continu
 step with the same data order and the same losses (from the last checkpointed eval).
 """
 
-from .loop import train
+from .loop import train, train_size
 from .metrics import chance, compute
 from .paper import PAPER_SCORES
 from .tasks import TASKS, resolve_task
 
-__all__ = ["train", "compute", "chance", "TASKS", "resolve_task", "PAPER_SCORES"]
+__all__ = ["train", "train_size", "compute", "chance", "TASKS", "resolve_task", "PAPER_SCORES"]

@@ -144,6 +144,21 @@ def _evaluate(net, spec: TaskSpec, split: dict, targets: torch.Tensor, s: dict) 
     return metrics.compute(spec, pred, labels if spec.regression else labels.astype(np.int64))
 
 
+def _n_val(s: dict, n: int) -> int:
+    """Rows held out of a training set of ``n`` for selection (train-holdout): n_val or min(2000, 10%)."""
+    return s["n_val"] or min(2000, max(1, n // 10))
+
+
+def train_size(config: dict) -> int:
+    """Examples a fair-protocol trial of ``config`` trains on (loads the raw data, no model):
+    GLUE train less the held-out selection rows (train-holdout), at most ``n_train``. The paper
+    protocol trains on at least as many. The study caps its batch sizes at this number."""
+    s, spec, _ = _settings({**config, "steps": 1, "epochs": None, "eval_every": None})  # the budget is not read
+    n = len(data.load_raw(spec, s["data_dir"], s["data_files"], s["cache_dir"])["train"])
+    rows = n if s["selection"] == "dev-split" else n - _n_val(s, n)
+    return min(rows, s["n_train"]) if s["n_train"] else rows
+
+
 def _prepare(spec: TaskSpec, s: dict, tokenizer) -> tuple[dict, dict[str, dict]]:
     """(train split, {"select": {name: split}, "test": {name: split}}) as tokenized CPU tensors.
 
@@ -167,8 +182,7 @@ def _prepare(spec: TaskSpec, s: dict, tokenizer) -> tuple[dict, dict[str, dict]]
         select = {k: data.subset(dev[k], val_idx) for k, (_, val_idx) in halves.items()}
         test = {k: data.subset(dev[k], rest) for k, (rest, _) in halves.items()}
     else:
-        n_val = s["n_val"] or min(2000, max(1, n // 10))
-        tr_idx, val_idx = data.holdout(n, n_val)
+        tr_idx, val_idx = data.holdout(n, _n_val(s, n))
         select, test = {"val": data.subset(train_split, val_idx)}, dev
     if s["n_train"]:
         tr_idx = tr_idx[: s["n_train"]]

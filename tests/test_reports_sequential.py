@@ -1,0 +1,66 @@
+"""reports.sequential: the group-sequential design of `--seeds auto`, checked against Brownian
+motion and by simulated studies with known truth (benchmarks/calibration.py runs the full version)."""
+import numpy as np
+import pytest
+
+from calibration_sim import simulate_sequential
+from reports import sequential, stats
+
+
+def test_schedule_grows_by_half_and_ends_at_max():
+    assert sequential.schedule(2, 10) == [2, 3, 5, 8, 10]
+    assert sequential.schedule(3, 10) == [3, 5, 8, 10]
+    assert sequential.schedule(2, 2) == [2] and sequential.schedule(4, 5) == [4, 5]
+
+
+def test_boundaries_spend_alpha_as_the_spending_function_says():
+    # Monte Carlo of the canonical joint distribution (Brownian motion at the information fractions):
+    # the share that has crossed by look k is alpha(t_k), which a wrong recursion would miss
+    fractions = sequential.information(sequential.schedule(2, 10), 10)
+    c = sequential.boundaries(fractions)
+    rng = np.random.default_rng(0)
+    b = np.cumsum(rng.normal(size=(400_000, len(c))) * np.sqrt(np.diff(fractions, prepend=0.0)), axis=1)
+    crossed = np.logical_or.accumulate(np.abs(b / np.sqrt(fractions)) >= c, axis=1).mean(axis=0)
+    np.testing.assert_allclose(crossed, sequential.obf_spending(fractions), rtol=0.05, atol=2e-4)
+    # one look is the fixed design; the last boundary of an O'Brien-Fleming-type design is near it
+    assert sequential.boundaries([1.0])[0] == pytest.approx(1.959964, abs=1e-5)
+    assert 1.96 < c[-1] < 2.1 and np.all(np.diff(c) < 0)
+
+
+def test_repeated_p_values_are_a_running_minimum_and_scale_with_the_level():
+    fractions = sequential.information([2, 3, 5], 5)
+    p = np.array([0.5, 1e-4, 0.3])
+    rep = sequential.repeated_p(p, fractions)
+    assert rep[0] == 1.0 and rep[1] == rep[2] < 0.05  # stopped at look 2 stays stopped
+    levels = sequential.nominal_levels(fractions, 0.05 / sequential.SMALL_DF_FACTOR)
+    # a fixed-sample p exactly at a look's nominal level gives a repeated p of 0.05 there
+    at = sequential.repeated_p(np.array([np.nan, np.nan, levels[2]]), fractions)
+    assert np.isnan(at[0]) and at[2] == pytest.approx(0.05, rel=0.01)
+
+
+@pytest.mark.parametrize("n_min,n_max,claims", [(2, 10, 1), (2, 5, 2)])
+def test_adaptive_stopping_keeps_false_verdicts_and_coverage(n_min, n_max, claims):
+    null = simulate_sequential(n_min, n_max, reps=20_000, gap=0.0, tasks=1, optimizers=claims + 1, seed=3)
+    assert null["decided"] <= 0.055  # nominal 0.05 per claim; MC SE ~0.0015 (peeking at 0.05 each look: ~0.11)
+    assert 0.94 <= null["coverage"] <= 0.97
+    # naive peeking with the fixed-sample t test at every look is what this guards against
+    d = np.random.default_rng(4).normal(size=(20_000, n_max))
+    naive = np.any([stats.paired_t(d[:, :n])[3] < 0.05 for n in sequential.schedule(n_min, n_max)], axis=0).mean()
+    assert naive > 0.07
+
+
+def test_clear_claims_stop_early_and_power_matches_the_fixed_design():
+    alt = simulate_sequential(2, 10, reps=4000, gap=3.0, tasks=1, optimizers=3, seed=5)
+    assert alt["decided"] >= 0.99 and alt["wrong_sign"] == 0.0
+    assert alt["mean_seeds"] < 8.0 and alt["max_share"] < 0.02  # a fixed design would run all 10
+    assert alt["coverage"] >= 0.95
+    near = simulate_sequential(2, 10, reps=4000, gap=1.0, tasks=1, optimizers=3, seed=6)
+    assert near["decided"] >= near["fixed_decided"] - 0.04  # little power lost to the interim looks
+
+
+def test_sequential_decisions_freeze_decided_claims():
+    # claim 0 is decided at look 1 (tiny p), claim 1 never: stop = [0, -1]
+    p = np.array([[1e-30, 0.9, 0.9], [0.5, 0.6, 0.7]])
+    fractions = sequential.information([2, 3, 5], 5)
+    stop, rep, adj = sequential.sequential_decisions(p, fractions)
+    assert stop.tolist() == [0, -1] and adj[0] < 0.05 <= adj[1] and rep[1] == 1.0
