@@ -178,7 +178,8 @@ def claims_blocks(study, numbers: Numbers, figures: dict) -> list[tuple]:
 
 
 def ladder_table(long: pd.DataFrame, rungs: list[dict], claims: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per claim, one column per rung: verdict and Δ [95% CI] (n), the first change marked ◆."""
+    """One row per claim, one column per rung: verdict and Δ [95% CI] (n), the first change marked ◆,
+    and for an inconclusive verdict the seeds a test would need (80% power, as the claims table)."""
     text = claims.set_index("claim_id")["claim"] if claims is not None else pd.Series(dtype=object)
     out = []
     for claim_id, grp in long.groupby("claim_id", sort=False):
@@ -186,7 +187,8 @@ def ladder_table(long: pd.DataFrame, rungs: list[dict], claims: pd.DataFrame | N
         for r in grp.itertuples():
             mark = " ◆" if r.rung == r.flipped_at else ""
             value = f": {fmt_ci(r.delta, r.ci_low, r.ci_high)} (n={fmt(r.n, 0)})" if np.isfinite(r.delta) else ""
-            row[r.rung] = f"{r.verdict}{mark}{value}"
+            power = f", ~{int(r.seeds_needed)} seeds needed" if np.isfinite(pd.to_numeric(r.seeds_needed)) else ""
+            row[r.rung] = f"{r.verdict}{mark}{value}{power}"
         out.append(row)
     return pd.DataFrame(out).reindex(columns=["claim", *[r["name"] for r in rungs]])
 
