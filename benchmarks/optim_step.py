@@ -7,7 +7,9 @@ a 2048-wide MLP, 100.7 M floats). Every optimizer is timed interleaved with the 
 AdamW is timed too. Run:
 ``.venv/bin/python benchmarks/optim_step.py [--rounds N] [--threads T] [--device cuda] [--params 100m]``;
 ``--cpu-time`` times each step by this thread's CPU time instead of the wall clock (steadier on a
-shared machine; CPU device and one thread only).
+shared machine; CPU device and one thread only). ``--compiled`` adds the ``compiled=True`` steps
+(torch.compile, inductor) of Lion, SepNorm, OrtSepNorm and ThermoLion, each compiled by ``warm_up``
+before the rounds; the compile time is printed beside each (a trial counts it in its setup).
 """
 
 from __future__ import annotations
@@ -41,18 +43,29 @@ class RandnOnly:
             torch.randn(p.shape, out=torch.empty_like(p))
 
 
-def candidates(device: str):
-    """name -> factory(params); ThermoLion with its noise (the first ~458 steps) and without."""
+def ours(compiled: bool):
+    """name -> factory(params) of the study's optimizers; ThermoLion with its noise (the first ~458
+    steps) and without."""
+    suffix = "_compiled" if compiled else ""
+    return {
+        "lion" + suffix: lambda p: Lion(p, lr=1e-4, weight_decay=0.1, compiled=compiled),
+        "sepnorm_tensor" + suffix: lambda p: SepNorm(p, lr=1e-4, weight_decay=0.1, norm="tensor", compiled=compiled),
+        "sepnorm_global" + suffix: lambda p: SepNorm(p, lr=1e-4, weight_decay=0.1, norm="global", compiled=compiled),
+        "ortsepnorm_tensor" + suffix: lambda p: OrtSepNorm(p, lr=1e-4, weight_decay=0.1, norm="tensor",
+                                                           compiled=compiled),
+        "thermolion_noise_off" + suffix: lambda p: ThermoLion(p, temp_decay=0.01, compiled=compiled),
+        "thermolion_noise_on" + suffix: lambda p: ThermoLion(p, temp_decay=1.0, compiled=compiled),
+    }
+
+
+def candidates(device: str, compiled: bool):
+    """name -> factory(params): AdamW (foreach; fused on CUDA), ours (and compiled), randn alone."""
     fused = {"adamw_fused": lambda p: torch.optim.AdamW(p, lr=1e-3, fused=True)} if device.startswith("cuda") else {}
     return {
         "adamw_foreach": lambda p: torch.optim.AdamW(p, lr=1e-3, foreach=True),
         **fused,
-        "lion": lambda p: Lion(p, lr=1e-4, weight_decay=0.1),
-        "sepnorm_tensor": lambda p: SepNorm(p, lr=1e-4, weight_decay=0.1, norm="tensor"),
-        "sepnorm_global": lambda p: SepNorm(p, lr=1e-4, weight_decay=0.1, norm="global"),
-        "ortsepnorm_tensor": lambda p: OrtSepNorm(p, lr=1e-4, weight_decay=0.1, norm="tensor"),
-        "thermolion_noise_off": lambda p: ThermoLion(p, temp_decay=0.01),
-        "thermolion_noise_on": lambda p: ThermoLion(p, temp_decay=1.0),
+        **ours(False),
+        **(ours(True) if compiled else {}),
         "torch_randn_only": RandnOnly,
     }
 
@@ -64,6 +77,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--params", choices=sorted(PARAM_SETS), default="cnn-mlp")
     parser.add_argument("--cpu-time", action="store_true", help="time steps by thread CPU time")
+    parser.add_argument("--compiled", action="store_true", help="also time the compiled=True steps")
     args = parser.parse_args()
     if args.cpu_time and (args.threads != 1 or args.device != "cpu"):
         parser.error("--cpu-time needs --device cpu and --threads 1")
@@ -73,12 +87,16 @@ def main() -> None:
     shapes = PARAM_SETS[args.params]
     init = [torch.randn(s, device=args.device) * 0.05 for s in shapes]
     grads = [torch.randn_like(p) for p in init]
-    runs = {}
-    for name, factory in candidates(args.device).items():
+    runs, compile_s = {}, {}
+    for name, factory in candidates(args.device, args.compiled).items():
         params = [torch.nn.Parameter(p.clone()) for p in init]
         for p, g in zip(params, grads):
             p.grad = g.clone()
         runs[name] = (factory(params), [])
+        if getattr(runs[name][0], "compiled", False):
+            start = time.perf_counter()
+            runs[name][0].warm_up(args.rounds + 3)
+            compile_s[name] = time.perf_counter() - start
     sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
     for round_ in range(args.rounds + 3):
         for opt, times in runs.values():
@@ -94,11 +112,12 @@ def main() -> None:
     print(f"{args.params}: {n / 1e6:.2f} M floats in {len(shapes)} tensors, device {device_name}, "
           f"threads {args.threads}, {args.rounds} interleaved rounds, "
           f"{'thread CPU time' if args.cpu_time else 'wall clock'}")
-    print("| optimizer | median step (ms) | ratio to AdamW(foreach) |")
-    print("|---|---|---|")
+    print("| optimizer | median step (ms) | ratio to AdamW(foreach) | compile (s) |")
+    print("|---|---|---|---|")
     for name, (_, times) in runs.items():
         med = statistics.median(times)
-        print(f"| {name} | {med * 1e3:.2f} | {med / base:.2f} |")
+        compile_time = f"{compile_s[name]:.1f}" if name in compile_s else ""
+        print(f"| {name} | {med * 1e3:.2f} | {med / base:.2f} | {compile_time} |")
 
 
 if __name__ == "__main__":

@@ -8,12 +8,12 @@ from .lion import Lion
 from .lookahead import Lookahead, NotebookLookahead
 from .muadam import NotebookMuAdam
 from .muon import MuonAdamW
-from .registry import build, defaults, names, resolve
+from .registry import PluginError, build, defaults, names, resolve
 from .sepnorm import OrtSepNorm, SepNorm
 from .swats import SWATS
 from .thermolion import ThermoLion
 
 __all__ = [
-    "Lion", "Lookahead", "MuonAdamW", "NotebookLookahead", "NotebookMuAdam", "OrtSepNorm", "SWATS", "SepNorm",
+    "Lion", "Lookahead", "MuonAdamW", "NotebookLookahead", "NotebookMuAdam", "OrtSepNorm", "PluginError", "SWATS", "SepNorm",
     "ThermoLion", "build", "defaults", "names", "param_groups", "resolve",
 ]

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from ._common import check_hparams, gather
+from ._common import CompiledStep, check_hparams, compiled, decay_, foreach_add_scaled_, foreach_lerp, gather
 
 
 def lion(
@@ -15,12 +15,12 @@ def lion(
     grads: list[Tensor],
     exp_avgs: list[Tensor],
     *,
-    lr: float,
-    beta1: float,
-    beta2: float,
-    weight_decay: float,
+    lr: float | Tensor,
+    beta1: float | Tensor,
+    beta2: float | Tensor,
+    weight_decay: float | Tensor,
 ) -> None:
-    """One Lion step over tensor lists::
+    """One Lion step over tensor lists (hyperparameters: numbers, or 0-d tensors when compiled)::
 
         p *= 1 - lr*wd ;  p -= lr * sign(b1*m + (1-b1)*g) ;  m = b2*m + (1-b2)*g
 
@@ -28,19 +28,29 @@ def lion(
     """
     if not params:
         return
-    if weight_decay != 0.0:
-        torch._foreach_mul_(params, 1.0 - lr * weight_decay)
-    update = torch._foreach_lerp(exp_avgs, grads, 1.0 - beta1)
+    decay_(params, lr, weight_decay)
+    update = foreach_lerp(exp_avgs, grads, 1.0 - beta1)
     torch._foreach_sign_(update)
-    torch._foreach_add_(params, update, alpha=-lr)
-    torch._foreach_lerp_(exp_avgs, grads, 1.0 - beta2)
+    foreach_add_scaled_(params, update, -lr)
+    foreach_lerp(exp_avgs, grads, 1.0 - beta2, inplace=True)
 
 
-class Lion(torch.optim.Optimizer):
+def lion_group(optimizer: CompiledStep, index: int, group: dict, params: list[Tensor], grads: list[Tensor],
+               exp_avgs: list[Tensor]) -> None:
+    """The Lion step of param_group ``index`` of ``optimizer`` (compiled if the optimizer is)."""
+    values = (group["lr"], group["betas"][0], group["betas"][1], group["weight_decay"])
+    fn = lion
+    if optimizer.compiled:
+        fn, values = compiled(lion), optimizer.scalars(index, values, params[0].device)
+    fn(params, grads, exp_avgs, **dict(zip(("lr", "beta1", "beta2", "weight_decay"), values)))
+
+
+class Lion(CompiledStep, torch.optim.Optimizer):
     """Lion: sign of the interpolated momentum, decoupled weight decay.
 
     State: one buffer per parameter (``exp_avg``). Defaults are the paper's: lr=1e-4,
     betas=(0.9, 0.99), weight_decay=0 (use ~3-10x smaller lr and larger wd than AdamW).
+    ``compiled=True``: the step runs under torch.compile (optim._common.CompiledStep).
     """
 
     def __init__(
@@ -49,9 +59,12 @@ class Lion(torch.optim.Optimizer):
         lr: float = 1e-4,
         betas: tuple[float, float] = (0.9, 0.99),
         weight_decay: float = 0.0,
+        *,
+        compiled: bool = False,
     ) -> None:
         check_hparams(lr, betas, weight_decay)
         super().__init__(params, dict(lr=lr, betas=tuple(betas), weight_decay=weight_decay))
+        self.compiled = compiled
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None):
@@ -60,10 +73,8 @@ class Lion(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        for group in self.param_groups:
+        for index, group in enumerate(self.param_groups):
             params, grads, (exp_avgs,) = gather(self, group, ("exp_avg",))
-            lion(
-                params, grads, exp_avgs, lr=group["lr"], beta1=group["betas"][0],
-                beta2=group["betas"][1], weight_decay=group["weight_decay"],
-            )
+            if params:
+                lion_group(self, index, group, params, grads, exp_avgs)
         return loss

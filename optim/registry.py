@@ -8,6 +8,7 @@ optim.groups); anything not listed for the optimizer raises ``ValueError`` namin
 from __future__ import annotations
 
 from collections.abc import Callable
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,6 +135,9 @@ _REGISTRY: dict[str, Entry] = {
     ),
 }
 
+# Optimizers with a compiled step (optim._common.CompiledStep), selected by build(..., compiled=True).
+COMPILED = ("lion", "normgd", "ortsepnorm", "sepnorm", "thermolion")
+
 # Wrappers: their own hyperparameters; the base optimizer's names are accepted besides.
 _WRAPPERS: dict[str, dict[str, Any]] = {
     "lookahead": {"base": "adam", "k": 5, "alpha": 0.5},
@@ -159,6 +163,59 @@ def _swa(model: nn.Module, hp: dict[str, Any], base_hp: dict[str, Any]):
 
 _WRAPPER_MAKERS = {"lookahead": _lookahead(Lookahead), "lookahead_paper": _lookahead(NotebookLookahead),
                    "swa": _swa}
+
+
+_PLUGINS: set[str] = set()  # names that register() added
+
+
+class PluginError(RuntimeError):
+    """A plugin optimizer's ``make`` or ``step`` failed; the message names the plugin."""
+
+
+def register(name: str, defaults: dict[str, Any], make: Callable[..., torch.optim.Optimizer],
+             origin: str) -> None:
+    """Add a plugin optimizer built by ``make(param_groups, **hp)`` (study.plugins).
+
+    ``param_groups`` are the decay / no-decay groups of the built-ins (``wd_exempt`` applied);
+    ``hp`` is ``defaults`` overridden by the trial's values, without ``wd_exempt``. An exception
+    in ``make`` or in the optimizer's ``step`` is re-raised as ``PluginError`` naming the plugin.
+    """
+    if name in _REGISTRY or name in _WRAPPERS:
+        raise ValueError(f"optimizer {name!r} from {origin} collides with one already registered")
+    _PLUGINS.add(name)
+
+    def build_plugin(model: nn.Module, hp: dict[str, Any]) -> torch.optim.Optimizer:
+        own = {k: v for k, v in hp.items() if k != "wd_exempt"}
+        opt = _named(name, origin, "make", make)(_torch_groups(model, hp), **own)
+        if not isinstance(opt, torch.optim.Optimizer):
+            raise PluginError(f"plugin optimizer {name!r} ({origin}): make returned "
+                              f"{type(opt).__name__}, not a torch.optim.Optimizer")
+        opt.step = _named(name, origin, "step", opt.step)
+        return opt
+
+    _REGISTRY[name] = Entry(dict(defaults), build_plugin)
+
+
+def unregister(name: str) -> None:
+    """Remove a plugin optimizer (a plugin whose loading failed half-way; tests)."""
+    if name in _PLUGINS:
+        _PLUGINS.discard(name)
+        del _REGISTRY[name]
+
+
+def _named(name: str, origin: str, what: str, fn: Callable) -> Callable:
+    """``fn`` whose exceptions become ``PluginError``s naming the plugin and its exception."""
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            line = (str(exc).strip().splitlines() or [""])[0][:200]
+            raise PluginError(f"plugin optimizer {name!r} ({origin}) {what}() raised "
+                              f"{type(exc).__name__}: {line}") from exc
+
+    return call
 
 
 def names() -> list[str]:
@@ -200,7 +257,7 @@ def resolve(name: str, hparams: dict[str, Any]) -> dict[str, Any]:
     return {**accepted, **hparams}
 
 
-def build(name: str, model: nn.Module, **hparams: Any) -> torch.optim.Optimizer:
+def build(name: str, model: nn.Module, *, compiled: bool = False, **hparams: Any) -> torch.optim.Optimizer:
     """The optimizer ``name`` over ``model``'s trainable parameters, configured by ``hparams``.
 
     ``lookahead`` returns a Lookahead around its ``base`` (``lookahead_paper``: the ThermoLion
@@ -208,10 +265,17 @@ def build(name: str, model: nn.Module, **hparams: Any) -> torch.optim.Optimizer:
     with the attribute ``swa = {"start": swa_start, "lr": swa_lr}``: the runner averages the weights
     with torch.optim.swa_utils (AveragedModel from that fraction of the epochs, SWALR at swa_lr,
     update_bn before evaluation; see docs/ARCHITECTURE.md).
+    ``compiled=True`` selects the torch.compile'd step (``COMPILED``: lion, the SepNorm family,
+    thermolion); any other optimizer raises ``ValueError``.
     """
+    if compiled and name not in COMPILED:
+        raise ValueError(f"no compiled step for optimizer {name!r}; available for: {', '.join(COMPILED)}")
     hp = resolve(name, hparams)
     if name in _WRAPPERS:
         own = {k: hp[k] for k in _WRAPPERS[name]}
         base_hp = {k: v for k, v in hparams.items() if k not in own}
         return _WRAPPER_MAKERS[name](model, own, base_hp)
-    return _entry(name).make(model, hp)
+    optimizer = _entry(name).make(model, hp)
+    if compiled:
+        optimizer.compiled = True
+    return optimizer

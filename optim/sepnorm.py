@@ -25,8 +25,9 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from ._common import check_hparams, gather, wide_dtype
-from .lion import lion
+from ._common import (CompiledStep, check_hparams, compiled, decay_, foreach_addcmul_, foreach_lerp, gather,
+                      to_device, wide_dtype)
+from .lion import lion_group
 
 NORMS = ("element", "tensor", "group", "global")
 
@@ -83,17 +84,39 @@ def normalized_scales(
     return list(scale.unbind(0))
 
 
-def _to_device(t: Tensor, device: torch.device) -> Tensor:
-    """A host tensor on ``device`` without blocking the host (pinned memory, async copy)."""
-    return t.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else t.to(device)
+def sepnorm(
+    groups: list[tuple[list[Tensor], list[Tensor], list[Tensor]]],
+    hparams: list[tuple],
+    ids: Tensor | None,
+    sqrt_sizes: Tensor,
+    root_eps: Tensor,
+    *,
+    orthogonal: bool,
+) -> None:
+    """One SepNorm / OrtSepNorm step over the (params, grads, exp_avgs) lists of several param_groups,
+    normalized jointly over the segments of ``ids`` (see normalized_scales); ``hparams`` holds each
+    group's (lr, beta1, beta2, weight_decay), numbers or, when compiled, 0-d tensors."""
+    flat_p, flat_u = [], []
+    for (params, grads, exp_avgs), (_, beta1, _, _) in zip(groups, hparams):
+        flat_p += params
+        flat_u += foreach_lerp(exp_avgs, grads, 1.0 - beta1)
+    scales = normalized_scales(flat_p, flat_u, ids, sqrt_sizes, root_eps, orthogonal=orthogonal)
+    start = 0
+    for (params, grads, exp_avgs), (lr, _, beta2, weight_decay) in zip(groups, hparams):
+        end = start + len(params)
+        decay_(params, lr, weight_decay)
+        foreach_addcmul_(params, flat_u[start:end], scales[start:end], -lr)
+        foreach_lerp(exp_avgs, grads, 1.0 - beta2, inplace=True)
+        start = end
 
 
-class SepNorm(torch.optim.Optimizer):
+class SepNorm(CompiledStep, torch.optim.Optimizer):
     """SepNorm: Lion's momentum with per-group normalization instead of the sign.
 
     State: one buffer per parameter (``exp_avg``); the interpolated update is a temporary.
     ``norm`` in {element, tensor, group, global}; ``norm="group"`` normalizes each torch param_group
     (or each set of param_groups sharing the ``norm_group`` option) jointly. Zero updates give zeros.
+    ``compiled=True``: the step (function ``sepnorm``) runs under torch.compile (optim._common.CompiledStep).
     """
 
     orthogonal = False
@@ -105,6 +128,8 @@ class SepNorm(torch.optim.Optimizer):
         betas: tuple[float, float] = (0.9, 0.99),
         weight_decay: float = 0.0,
         norm: str = "tensor",
+        *,
+        compiled: bool = False,
     ) -> None:
         check_hparams(lr, betas, weight_decay)
         if norm not in NORMS:
@@ -113,6 +138,7 @@ class SepNorm(torch.optim.Optimizer):
                         norm_group=None)
         super().__init__(params, defaults)
         self._segments: dict[tuple, tuple[Tensor | None, Tensor]] = {}
+        self.compiled = compiled
 
     def _norm(self) -> str:
         norms = {g["norm"] for g in self.param_groups}
@@ -129,9 +155,9 @@ class SepNorm(torch.optim.Optimizer):
             for s, n, dtype in zip(seg_of, numels, dtypes):
                 sizes[s] += n
                 root_eps[s] = max(root_eps[s], torch.finfo(dtype).eps ** 0.5)
-            ids = None if norm == "tensor" else _to_device(torch.tensor(seg_of), device)
-            sqrt_sizes = _to_device(torch.tensor(sizes, dtype=torch.float64), device).sqrt()
-            self._segments[key, device] = (ids, sqrt_sizes, _to_device(torch.tensor(root_eps, dtype=torch.float64), device))
+            ids = None if norm == "tensor" else to_device(torch.tensor(seg_of), device)
+            sqrt_sizes = to_device(torch.tensor(sizes, dtype=torch.float64), device).sqrt()
+            self._segments[key, device] = (ids, sqrt_sizes, to_device(torch.tensor(root_eps, dtype=torch.float64), device))
         return self._segments[key, device]
 
     @torch.no_grad()
@@ -153,43 +179,37 @@ class SepNorm(torch.optim.Optimizer):
             self._element_step(work)
             return loss
 
-        flat_p, flat_u, seg_of = [], [], []
+        seg_of, numels, dtypes = [], [], []
         seg_ids: dict = {}
         for index, group, params, grads, exp_avgs in work:
-            updates = torch._foreach_lerp(exp_avgs, grads, 1.0 - group["betas"][0])
-            for p, u in zip(params, updates):
+            for p in params:
                 if norm == "tensor":
-                    label = len(flat_p)
+                    label = len(seg_of)
                 elif norm == "group":
                     label = ("id", group["norm_group"]) if group["norm_group"] is not None else index
                 else:
                     label = 0
                 seg_of.append(seg_ids.setdefault(label, len(seg_ids)))
-                flat_p.append(p)
-                flat_u.append(u)
-        key = (norm, tuple(seg_of), tuple(p.numel() for p in flat_p), tuple(p.dtype for p in flat_p))
-        ids, sqrt_sizes, root_eps = self._segment_tensors(key, flat_p[0].device)
-        scales = normalized_scales(flat_p, flat_u, ids, sqrt_sizes, root_eps, orthogonal=self.orthogonal)
-
-        start = 0
-        for index, group, params, grads, exp_avgs in work:
-            end = start + len(params)
-            lr, wd = group["lr"], group["weight_decay"]
-            if wd != 0.0:
-                torch._foreach_mul_(params, 1.0 - lr * wd)
-            torch._foreach_addcmul_(params, flat_u[start:end], scales[start:end], value=-lr)
-            torch._foreach_lerp_(exp_avgs, grads, 1.0 - group["betas"][1])
-            start = end
+                numels.append(p.numel())
+                dtypes.append(p.dtype)
+        device = work[0][2][0].device
+        segments = self._segment_tensors((norm, tuple(seg_of), tuple(numels), tuple(dtypes)), device)
+        groups = [(params, grads, exp_avgs) for _, _, params, grads, exp_avgs in work]
+        values = [(g["lr"], g["betas"][0], g["betas"][1], g["weight_decay"]) for _, g, *_ in work]
+        fn = sepnorm
+        if self.compiled:
+            fn = compiled(sepnorm)
+            values = [tuple(self.scalars(index, v, device)) for (index, *_), v in zip(work, values)]
+        fn(groups, values, *segments, orthogonal=self.orthogonal)
         return loss
 
     def _element_step(self, work: list) -> None:
         """Element groups: the Lion step (OrtSepNorm: only entries whose weight is exactly 0 move,
-        since the per-entry projection removes everything else)."""
+        since the per-entry projection removes everything else; never compiled)."""
         for index, group, params, grads, exp_avgs in work:
             beta1, beta2 = group["betas"]
             if not self.orthogonal:
-                lion(params, grads, exp_avgs, lr=group["lr"], beta1=beta1, beta2=beta2,
-                     weight_decay=group["weight_decay"])
+                lion_group(self, index, group, params, grads, exp_avgs)
                 continue
             updates = torch._foreach_lerp(exp_avgs, grads, 1.0 - beta1)
             torch._foreach_sign_(updates)

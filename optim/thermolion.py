@@ -23,7 +23,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from ._common import check_hparams, gather, wide_dtype
+from ._common import (CompiledStep, check_hparams, compiled, decay_, foreach_add_scaled_, foreach_lerp, foreach_addcmul_,
+                      gather, per_tensor, wide_dtype)
 
 NOISE_FLOOR = 0.01
 
@@ -33,26 +34,29 @@ def thermolion(
     grads: list[Tensor],
     exp_avgs: list[Tensor],
     exp_avg_sqs: list[Tensor],
-    temps: list[float],
+    temps: list[float] | list[Tensor],
     *,
-    lr: float,
-    beta1: float,
-    beta2: float,
-    c: float,
-    boost: float,
-    weight_decay: float,
-    eps: float,
+    lr: float | Tensor,
+    beta1: float | Tensor,
+    beta2: float | Tensor,
+    c: float | Tensor,
+    boost: float | Tensor,
+    weight_decay: float | Tensor,
+    eps: float | Tensor,
+    noisy: tuple[int, ...] | None = None,
     track: bool = False,
 ) -> list[Tensor] | None:
     """One ThermoLion step over tensor lists (``temps`` already decayed).
 
-    Returns the per-tensor sums of the gate when ``track``.
+    Hyperparameters and temps are numbers, or 0-d tensors under torch.compile; then ``noisy``, the
+    indices of the tensors whose temp is above NOISE_FLOOR, comes from the host (by default it is
+    read from ``temps``). Returns the per-tensor sums of the gate when ``track``.
     """
-    torch._foreach_lerp_(exp_avgs, grads, 1.0 - beta1)
+    foreach_lerp(exp_avgs, grads, 1.0 - beta1, inplace=True)
     torch._foreach_mul_(exp_avg_sqs, beta2)
-    torch._foreach_addcmul_(exp_avg_sqs, grads, grads, value=1.0 - beta2)
+    foreach_addcmul_(exp_avg_sqs, grads, grads, 1.0 - beta2)
     denom = torch._foreach_sqrt(exp_avg_sqs)
-    torch._foreach_add_(denom, eps)
+    torch._foreach_add_(denom, per_tensor(eps, len(denom)))
     ratio = torch._foreach_div(exp_avgs, denom)  # r = m / (sqrt(v) + eps)
     del denom
     half = torch._foreach_abs(ratio)  # (1 - tanh|r|) / 2 = sigmoid(-2|r|)
@@ -62,12 +66,13 @@ def thermolion(
     align = torch._foreach_sign(grads)
     torch._foreach_mul_(align, step)
     torch._foreach_clamp_min_(align, 0.0)
-    torch._foreach_addcmul_(step, step, align, value=boost)  # sign(m) * (1 + boost*align)
+    foreach_addcmul_(step, step, align, boost)  # sign(m) * (1 + boost*align)
     torch._foreach_mul_(ratio, c)
     torch._foreach_sub_(step, ratio)
     torch._foreach_addcmul_(ratio, half, step, value=2.0)  # c*r + (1-gate)*(lion - c*r)
     del step, align
-    noisy = [i for i, t in enumerate(temps) if t > NOISE_FLOOR]
+    if noisy is None:
+        noisy = tuple(i for i, t in enumerate(temps) if t > NOISE_FLOOR)
     if noisy:
         std = list(torch._foreach_norm([exp_avg_sqs[i] for i in noisy], 1))  # sum(v), v >= 0
         torch._foreach_mul_(std, [temps[i] / exp_avg_sqs[i].numel() for i in noisy])
@@ -76,9 +81,8 @@ def thermolion(
         noise = [torch.randn_like(params[i]) for i in noisy]
         torch._foreach_mul_(noise, std)
         torch._foreach_addcmul_([ratio[i] for i in noisy], [half[i] for i in noisy], noise, value=2.0)
-    if weight_decay != 0.0:
-        torch._foreach_mul_(params, 1.0 - lr * weight_decay)
-    torch._foreach_add_(params, ratio, alpha=-lr)
+    decay_(params, lr, weight_decay)
+    foreach_add_scaled_(params, ratio, -lr)
     if not track:
         return None
     dtype = wide_dtype(half)
@@ -139,7 +143,7 @@ def use_chunks(*tensor_lists: list[Tensor]) -> bool:
     )
 
 
-class ThermoLion(torch.optim.Optimizer):
+class ThermoLion(CompiledStep, torch.optim.Optimizer):
     """ThermoLion: an SNR gate blends a boosted Lion sign step with a c-scaled Adam-like step,
     plus annealed Gaussian exploration noise while temp = temp_decay^t > 0.01.
 
@@ -147,7 +151,9 @@ class ThermoLion(torch.optim.Optimizer):
     With ``temp_decay <= 0.01`` no noise is ever added and the step is deterministic.
     ``diagnostics()`` (or ``diagnostics=True``) turns on a per-group mean gate (the share of the
     "solid", Adam-like phase) kept as device tensors; off by default, so the step costs nothing extra.
-    Contiguous CPU tensors take a chunked path (thermolion_chunked), others multi-tensor code.
+    Contiguous CPU tensors take a chunked path (thermolion_chunked), others multi-tensor code;
+    ``compiled=True``: the multi-tensor code under torch.compile on any device (optim._common.CompiledStep;
+    one graph with the noise and one without, as the noise ends after log(0.01)/log(temp_decay) steps).
     """
 
     def __init__(
@@ -162,6 +168,7 @@ class ThermoLion(torch.optim.Optimizer):
         eps: float = 1e-8,
         *,
         diagnostics: bool = False,
+        compiled: bool = False,
     ) -> None:
         check_hparams(lr, betas, weight_decay)
         if not 0.0 <= temp_decay <= 1.0:  # 0: no noise ever (the reference demands > 0)
@@ -172,6 +179,7 @@ class ThermoLion(torch.optim.Optimizer):
                         weight_decay=weight_decay, eps=eps)
         super().__init__(params, defaults)
         self.track_diagnostics = diagnostics
+        self.compiled = compiled
         self._diagnostics: dict[str, Tensor] = {}
 
     def diagnostics(self) -> dict[str, Tensor]:
@@ -201,7 +209,14 @@ class ThermoLion(torch.optim.Optimizer):
             hp = dict(lr=group["lr"], beta1=group["betas"][0], beta2=group["betas"][1],
                       c=group["c"], boost=group["boost"], weight_decay=group["weight_decay"],
                       eps=group["eps"])
-            if use_chunks(params, grads, exp_avgs, exp_avg_sqs):
+            if self.compiled:
+                noisy = tuple(i for i, t in enumerate(temps) if t > NOISE_FLOOR)
+                live = (t if t > NOISE_FLOOR else 0.0 for t in temps)  # constant once the noise ends
+                values = self.scalars(index, (*hp.values(), *live), params[0].device)
+                sums = compiled(thermolion)(params, grads, exp_avgs, exp_avg_sqs, values[len(hp):],
+                                            **dict(zip(hp, values)), noisy=noisy,
+                                            track=self.track_diagnostics)
+            elif use_chunks(params, grads, exp_avgs, exp_avg_sqs):
                 sums = [thermolion_chunked(*args, **hp, track=self.track_diagnostics)
                         for args in zip(params, grads, exp_avgs, exp_avg_sqs, temps)]
             else:
@@ -211,3 +226,11 @@ class ThermoLion(torch.optim.Optimizer):
                 total = sum(p.numel() for p in params)
                 self._diagnostics[f"gate_mean/{index}"] = torch.stack(list(sums)).sum() / total
         return loss
+
+    def warm_up_steps(self, steps: int) -> None:
+        """The first step's graph, and the noise-free one if the noise ends within ``steps`` steps."""
+        self.step()
+        if any(g["temp_decay"] > NOISE_FLOOR and g["temp_decay"] ** steps <= NOISE_FLOOR for g in self.param_groups):
+            for state in self.state.values():
+                state["temp"] = 0.0
+            self.step()

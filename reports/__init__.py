@@ -17,10 +17,12 @@ from reports.aggregates import aggregate
 from reports.cells import cell_tables
 from reports.claims import check_claims
 from reports.ladder import claims_columns, ladder_verdicts
+from reports.rounds import apply_rounds
 from reports.figures import draw_all
 from reports.load import load_study
 from reports.render import to_html, to_markdown
 from reports.report import build_blocks, latex_exports, relevant_claims, report_notes
+from reports.user_claims import load_user_claims
 from reports.verdict import answer_lines
 from reports.views import numbers_from_today
 
@@ -43,8 +45,11 @@ def write_report(study_dir: str | Path, log: Callable[[str], None] = print) -> d
     scores = confirm[["task", "optimizer", "test_value", "chance"]].rename(columns={"test_value": "value"})
     ranks, poi, poi_ci, normalized, overall_note = aggregate(scores)
     profile = metrics.performance_profile(normalized)
-    claims = check_claims(study.trials)
-    ladder = ladder_verdicts(study.trials, study.ladder)
+    user_claims = load_user_claims(out)
+    claims = check_claims(study.trials, user=user_claims)
+    if study.spec.get("seeds_max"):  # --seeds auto: the verdicts as the rounds decided them
+        claims = apply_rounds(claims, study.trials, int(study.spec["seeds"]), int(study.spec["seeds_max"]))
+    ladder = ladder_verdicts(study.trials, study.ladder, user=user_claims)
     claims = claims_columns(claims, ladder)
     files: dict[str, Path] = {}
     if len(ladder):

@@ -67,7 +67,21 @@ def batch_caps(caps: dict) -> list[str]:
             for task, cap in caps.items()]
 
 
+def retried_trials(retries: pd.DataFrame, max_named: int = 8) -> list[str]:
+    """One sentence naming the trials that Tune ran again after a failure (retries.csv), if any."""
+    if retries.empty or "trial_id" not in retries:
+        return []
+    counts = retries["trial_id"].astype(str).value_counts(sort=False)
+    named = ", ".join(f"`{t}`" + (f" ({n}x)" if n > 1 else "") for t, n in list(counts.items())[:max_named])
+    more = f" and {len(counts) - max_named} more" if len(counts) > max_named else ""
+    causes = retries.get("cause", pd.Series(dtype=str)).dropna().astype(str)
+    cause = f"; last cause: {causes.iloc[-1]}" if len(causes) and causes.iloc[-1] else ""
+    return [f"Retried after a failure (a lost node or a crash, retries.csv): {named}{more}. Each ran again with the same "
+            f"config and seed on a node with a free slot and is recorded once{cause}."]
+
+
 def caveats(study, summary: pd.DataFrame) -> list[str]:
     """The report's opening caveats, in reading order."""
     warning = budget_warning(study.spec, summary)
-    return ([warning] if warning else []) + batch_caps(study.batch_caps) + identical_results(study.trials)
+    return (([warning] if warning else []) + batch_caps(study.batch_caps) + retried_trials(study.retries)
+            + identical_results(study.trials))

@@ -38,6 +38,7 @@ import pandas as pd
 from scipy.stats import t as t_dist
 
 from reports import stats
+from reports.user_claims import with_user_claims
 
 DATA_DIR = Path(__file__).parent / "data"
 CLAIMS_FILE = DATA_DIR / "claims.csv"
@@ -288,10 +289,12 @@ def claim_verdicts(trials: pd.DataFrame, setting: str, claims: pd.DataFrame | No
     gaps = claims.set_index("claim_id")["pub_delta"]
     level = stats.ALPHA * (int(df["verdict"].isin(["holds", "does not hold"]).sum()) + 1) / max(m, 1)
     for i, r in df[(df["verdict"] == "inconclusive") & (df["sd"] != 0)].iterrows():
-        gap = np.log(gaps[r["claim_id"]]) - r["null"] if r["kind"] == "time" else gaps[r["claim_id"]]
+        pub_gap = gaps[r["claim_id"]]  # a user's claim has none: the observed gap stands in
+        pub_gap = pub_gap if np.isfinite(pub_gap) else r["delta"]
+        gap = np.log(pub_gap) - r["null"] if r["kind"] == "time" else pub_gap
         df.loc[i, "seeds_needed"] = _needed(r["kind"], r.to_dict(), gap, r["margin"], level)
     _aggregate(df, claims)
-    return df.drop(columns=["se", "df", "null"])
+    return df.drop(columns=["null"])
 
 
 def _aggregate(df: pd.DataFrame, claims: pd.DataFrame) -> None:
@@ -321,13 +324,14 @@ def _one_per_paper_task(ids: list[str], verdicts: dict) -> list[str]:
     return keep
 
 
-def check_claims(trials: pd.DataFrame, pub: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Every curated claim with the published numbers and, per setting, our numbers and verdict.
+def check_claims(trials: pd.DataFrame, pub: pd.DataFrame | None = None, user: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Every curated claim with the published numbers and, per setting, our numbers and verdict;
+    ``user``: the user's own claims file (reports.user_claims), judged in the same families.
 
     Columns: CLAIM_COLUMNS, then `<setting>_<col>` for setting in (paper, fair) and col in
     RESULT_COLUMNS (claim_verdicts' columns; `delta` is ours(P) - ours(B), or the time ratio).
     """
-    claims = alias_claims(curated_claims(pub), trials["task"])
+    claims = with_user_claims(alias_claims(curated_claims(pub), trials["task"]), user)
     out = claims.copy()
     for setting in SETTINGS:
         res = claim_verdicts(trials, setting, claims).set_index("claim_id")

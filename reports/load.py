@@ -35,6 +35,7 @@ class Study:
     optimizers: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what the loader had to assume (missing spec fields)
     batch_caps: dict = field(default_factory=dict)  # {task: largest batch size}, study.json's (GLUE smoke runs)
+    retries: pd.DataFrame = field(default_factory=pd.DataFrame)  # retries.csv: trial_id, phase, time, cause
     ladder: dict = field(default_factory=dict)  # study.json's `ladder`: resolved rungs and their trial ids
 
     @property
@@ -168,5 +169,6 @@ def load_study(study_dir: str | Path) -> Study:
     name = str(meta.get("name") or path.name)
     phases = meta.get("phases") if isinstance(meta.get("phases"), dict) else {}
     caps = meta.get("batch_caps") if isinstance(meta.get("batch_caps"), dict) else {}
+    retries = _read_csv(path / "retries.csv") if (path / "retries.csv").exists() else pd.DataFrame()
     ladder = meta.get("ladder") if isinstance(meta.get("ladder"), dict) else {}
-    return Study(path, name, spec, phases, trials, history, tasks, optimizers, notes, caps, ladder)
+    return Study(path, name, spec, phases, trials, history, tasks, optimizers, notes, caps, retries, ladder)

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from reports.render import fmt_ci
+from reports.user_claims import source_label
 from reports.views import SETTINGS, VERDICTS, Numbers, tied_for_best, task_leaders, verdict_counts
 
 MAX_NAMED = 3  # examples named in a sentence; also: a paper with at most this many claims has each named
@@ -99,10 +100,11 @@ def claim_sentences(numbers: Numbers) -> list[str]:
         c = counts[counts["paper"] == paper].set_index("setting")
         n = grp["claim_id"].nunique()
         if n <= MAX_NAMED:
-            out.append(f"**{paper} paper** ({n} claim{'s' if n != 1 else ''} about this study): {'; '.join(_claim_verdicts(grp))}.")
+            out.append(f"**{source_label(paper)}** ({n} claim{'s' if n != 1 else ''} about this study): "
+                       f"{'; '.join(_claim_verdicts(grp))}.")
             continue
         settings = "; ".join(f"under the {SETTINGS[s]}: {_counts_text(c.loc[s])}" for s in SETTINGS if s in c.index)
-        text = f"**{paper} paper** ({n} claims about this study): {settings}."
+        text = f"**{source_label(paper)}** ({n} claims about this study): {settings}."
         wide = grp.pivot_table(index=["claim_id", "claim", "kind"], columns="setting", values=["verdict", "diff"],
                                aggfunc="first")
         if {("verdict", "paper"), ("verdict", "fair")} <= set(wide.columns):

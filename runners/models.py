@@ -5,6 +5,8 @@ The top-level children of each model are its "blocks" for ``optim.groups`` (grou
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -90,6 +92,16 @@ class ViT(nn.Module):
 
 
 MODELS = ("convnet", "resnet20", "resnet56", "vit")
+PLUGIN_MODELS: dict[str, Callable[[int, int], nn.Module]] = {}  # a plugin task's model, by task name
+
+
+def register(name: str, make: Callable[[int, int], nn.Module]) -> None:
+    """A plugin task's ``model(channels, classes)`` (study.plugins.register_task)."""
+    PLUGIN_MODELS[name] = make
+
+
+def unregister(name: str) -> None:
+    PLUGIN_MODELS.pop(name, None)
 
 
 def build_model(name: str, channels: int, classes: int) -> nn.Module:
@@ -100,4 +112,10 @@ def build_model(name: str, channels: int, classes: int) -> nn.Module:
         return ResNet(int(name[6:]), channels, classes)
     if name == "vit":
         return ViT(channels, classes)
+    if name in PLUGIN_MODELS:
+        model = PLUGIN_MODELS[name](channels, classes)
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"task {name!r}: model(channels, classes) returned {type(model).__name__}, "
+                            "not a torch.nn.Module")
+        return model
     raise ValueError(f"unknown model {name!r}; known: {', '.join(MODELS)}")

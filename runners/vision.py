@@ -22,6 +22,8 @@ bottom: settings, data on the device, model and optimizer, the training loop, th
   training images costs about a quarter of the trial. Training is the same either way.
 * ``schedule``: ``constant`` (the papers) or ``cosine`` (per step, to 0 at the last step).
   ``amp``: bf16 autocast for forward and loss. Deterministic on CPU for a given seed.
+* ``compile_optimizer`` (default false): optimizers with a compiled step (``optim.registry.COMPILED``)
+  take it, compiled before the first step (counted in ``setup_time``); others run as they are.
 """
 
 from __future__ import annotations
@@ -37,17 +39,18 @@ from torch.nn import functional as F
 import optim
 
 from . import device as device_info, diagnostics, splits, vision_data
-from .models import MODELS, build_model
+from .models import MODELS, PLUGIN_MODELS, build_model
 
 RUNNER_KEYS = frozenset({
     "task", "dataset", "model", "optimizer", "batch_size", "epochs", "seed", "protocol", "device",
-    "data_dir", "n_train", "amp", "schedule", "diagnostics", "eval_each_epoch",
+    "data_dir", "n_train", "amp", "schedule", "diagnostics", "eval_each_epoch", "compile_optimizer",
 })
 BOOKKEEPING_KEYS = frozenset({"phase", "iid", "trial_index", "rung"})
 DEFAULTS: dict[str, Any] = {
     "task": None, "dataset": "digits", "model": "convnet", "optimizer": "adamw", "batch_size": 128,
     "epochs": 12, "seed": 0, "protocol": "fair", "device": "auto", "data_dir": None,
     "n_train": None, "amp": False, "schedule": "constant", "diagnostics": False, "eval_each_epoch": True,
+    "compile_optimizer": False,
 }
 PAPER_DEFAULTS = {"batch_size": 1024, "epochs": 12}  # the notebook's, when not given explicitly
 SCHEDULES = ("constant", "cosine")
@@ -64,8 +67,8 @@ def split_config(config: dict) -> tuple[dict, dict]:
     protocol_defaults = PAPER_DEFAULTS if given.get("protocol") == "paper" else {}
     cfg = {**DEFAULTS, **protocol_defaults, **given}
     vision_data.spec(cfg["dataset"])
-    if cfg["model"] not in MODELS:
-        raise ValueError(f"unknown model {cfg['model']!r}; known: {', '.join(MODELS)}")
+    if cfg["model"] not in MODELS and cfg["model"] not in PLUGIN_MODELS:
+        raise ValueError(f"unknown model {cfg['model']!r}; known: {', '.join([*MODELS, *PLUGIN_MODELS])}")
     if cfg["protocol"] not in splits.PROTOCOLS:
         raise ValueError(f"unknown protocol {cfg['protocol']!r}; expected one of {splits.PROTOCOLS}")
     if cfg["schedule"] not in SCHEDULES:
@@ -136,7 +139,8 @@ def train(config: dict, report: Callable[[dict], None]) -> dict:
     # model and optimizer
     torch.manual_seed(seed)
     model = build_model(cfg["model"], data.channels, data.classes).to(device, memory_format=torch.channels_last)
-    optimizer = optim.build(cfg["optimizer"], model, **hparams)
+    compiled = bool(cfg["compile_optimizer"]) and cfg["optimizer"] in optim.registry.COMPILED
+    optimizer = optim.build(cfg["optimizer"], model, compiled=compiled, **hparams)
     swa = getattr(optimizer, "swa", None)
     if swa:
         swa_model = torch.optim.swa_utils.AveragedModel(model)
@@ -156,6 +160,8 @@ def train(config: dict, report: Callable[[dict], None]) -> dict:
         # cuDNN autotuning times every algorithm for each new input shape; that pays back only
         # over many steps of one shape, while a short tune trial brings new batch shapes each time
         torch.backends.cudnn.benchmark = total_steps >= AUTOTUNE_MIN_STEPS
+    if compiled:
+        optimizer.warm_up(total_steps)  # torch.compile now, in the setup, not in the first steps
 
     step, train_time, eval_time = 0, 0.0, 0.0
     status, train_loss, epochs_done = "ok", float("nan"), 0

@@ -97,11 +97,54 @@ def default_data_dir() -> Path:
     return Path(os.environ.get("STUDY_DATA_DIR") or Path.home() / ".cache" / "optimizer-study")
 
 
-def spec(name: str) -> Spec:
-    """The dataset's spec; an unknown name raises ``ValueError`` naming it."""
-    if name not in SPECS:
-        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
-    return SPECS[name]
+def spec(name: str) -> Spec | None:
+    """The dataset's spec (None for a plugin's task); an unknown name raises ``ValueError``."""
+    if name not in SPECS and name not in PLUGINS:
+        raise ValueError(f"unknown dataset {name!r}; known: {', '.join([*DATASETS, *PLUGINS])}")
+    return SPECS.get(name)
+
+
+# ----------------------------------------------------------------------------- plugins' data
+PLUGINS: dict[str, Callable[[], tuple]] = {}  # a plugin task's data(), by task name (study.plugins)
+
+
+def register(name: str, data: Callable[[], tuple]) -> None:
+    PLUGINS[name] = data
+
+
+def unregister(name: str) -> None:
+    PLUGINS.pop(name, None)
+
+
+def from_plugin(name: str) -> VisionData:
+    """A plugin task's ``data()`` checked and stored as every dataset is: uint8 (N, C, 32, 32)
+    images (float images in [0, 1] are scaled to 0..255 and rounded; other sizes resized) and int64
+    labels 0..K-1 (K = the largest label + 1, at least 2). ``ValueError`` names the problem."""
+    out = PLUGINS[name]()
+    if not isinstance(out, (tuple, list)) or len(out) != 4:
+        raise ValueError("data() must return (x_train, y_train, x_test, y_test)")
+    parts = {}
+    for split, x, y in (("train", out[0], out[1]), ("test", out[2], out[3])):
+        x, y = torch.as_tensor(np.asarray(x)), torch.as_tensor(np.asarray(y))
+        if x.ndim != 4 or len(x) == 0:
+            raise ValueError(f"x_{split} must be images N x C x H x W, got shape {tuple(x.shape)}")
+        if x.dtype.is_floating_point:
+            if not bool(torch.isfinite(x).all()) or x.min() < 0 or x.max() > 1:
+                raise ValueError(f"x_{split}: float images must lie in [0, 1]")
+            x = (x * 255).round().to(torch.uint8)
+        elif x.dtype != torch.uint8:
+            raise ValueError(f"x_{split} must be uint8 or float images, got {x.dtype}")
+        if y.dtype != torch.int64 or y.shape != (len(x),):
+            raise ValueError(f"y_{split} must be {len(x)} int64 labels, got {y.dtype} of shape {tuple(y.shape)}")
+        parts[split] = (x, y)
+    (train_x, train_y), (test_x, test_y) = parts["train"], parts["test"]
+    if train_x.shape[1] != test_x.shape[1]:
+        raise ValueError(f"x_train has {train_x.shape[1]} channels, x_test {test_x.shape[1]}")
+    classes = int(max(train_y.max(), test_y.max())) + 1
+    if int(min(train_y.min(), test_y.min())) < 0 or classes < 2:
+        raise ValueError(f"labels must be 0..K-1 with K >= 2, got {int(min(train_y.min(), test_y.min()))}.."
+                         f"{classes - 1}")
+    return VisionData(name, _resize(train_x), train_y, _resize(test_x), test_y, classes, int(train_x.shape[1]))
 
 
 def cache_path(name: str, data_dir: str | Path) -> Path:
@@ -342,6 +385,8 @@ def prepare(datasets: list[str], data_dir: str | Path | None = None,
 
 @functools.lru_cache(maxsize=8)
 def _load(name: str, data_dir: str) -> VisionData:
+    if name in PLUGINS:
+        return from_plugin(name)
     s = SPECS[name]
     if name == "digits":
         arrays = _digits()

@@ -28,10 +28,18 @@ groups outside the optimizer's partitions, ...) each raise one ``ValueError`` li
 naming the optimizer, the hyperparameter and the value.
 """
 
+from types import MappingProxyType
+
+from . import builtins as _builtins  # noqa: F401 - registers the built-in optimizers
 from .dims import Categorical, Constant, Dim, Float, Int, LogOrZero, covers
+from .overrides import parse_space
 from .points import default_point, paper_budget, paper_build, paper_point
 from .sampling import define_by_run, describe, inclusion_gaps, space, validate_overrides
-from .spaces import ACCEPTED, GROUPINGS, RUNNER_KEYS, accepted, names
+from .registry import Optimizer, origin, register, unregister
+from .spaces import GROUPINGS, RUNNER_KEYS, accepted, names
+
+#: The built-ins' accepted names (the docs/ARCHITECTURE.md table), read-only.
+ACCEPTED = MappingProxyType({name: accepted(name) for name in names()})
 
 __all__ = [
     "ACCEPTED",
@@ -42,6 +50,7 @@ __all__ = [
     "Dim",
     "Float",
     "Int",
+    "Optimizer",
     "LogOrZero",
     "accepted",
     "covers",
@@ -52,7 +61,11 @@ __all__ = [
     "names",
     "paper_budget",
     "paper_build",
+    "origin",
     "paper_point",
+    "parse_space",
+    "register",
     "space",
+    "unregister",
     "validate_overrides",
 ]

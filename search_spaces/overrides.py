@@ -19,8 +19,9 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from . import registry
 from .dims import Categorical, Constant, Dim, Float, Int, LogOrZero, is_number
-from .spaces import BASES, GROUP_DOMAINS, WRAPPERS, base_space, check_optimizer
+from .spaces import BASES, COMMON_DIMS, GROUP_DOMAINS, base_space, check_optimizer
 
 _INF = math.inf
 # name -> (low, low included, high, high included, integer): the values that make sense at all.
@@ -80,9 +81,11 @@ def _parse_range(optimizer: str, name: str, spec: Mapping, default: Dim) -> Dim:
                     "use low/high/log/zero_share or choices")
     if "low" not in spec or "high" not in spec:
         raise _fail(optimizer, name, "a range needs both low and high")
-    if name not in _NUMERIC:
+    if not _numeric(name, default):
         raise _fail(optimizer, name, "is not numeric: give a value or {choices: [...]}")
     low, high = _coerce(name, spec["low"]), _coerce(name, spec["high"])
+    if name not in _NUMERIC and not (is_number(low) and is_number(high)):
+        raise _fail(optimizer, name, f"range bounds {spec['low']!r}, {spec['high']!r} are not finite numbers")
     _check_value(optimizer, name, low)
     _check_value(optimizer, name, high)
     if low > high:
@@ -101,9 +104,25 @@ def _parse_range(optimizer: str, name: str, spec: Mapping, default: Dim) -> Dim:
         if name != "weight_decay":
             raise _fail(optimizer, name, "zero_share applies to weight_decay only")
         return LogOrZero(float(low), float(high), float(share))
-    if _NUMERIC[name][4]:
+    if _integer(name, default, low, high):
         return Int(int(low), int(high), log)
     return Float(float(low), float(high), log)
+
+
+def _numeric(name: str, default: Dim | None) -> bool:
+    """A range is allowed for the vocabulary's numeric names and, for a plugin's own names, where
+    its space has a range (``default``) or while its space is being declared (no ``default``)."""
+    return name in _NUMERIC or default is None or isinstance(default, (Float, Int, LogOrZero))
+
+
+def _integer(name: str, default: Dim | None, low: Any, high: Any) -> bool:
+    """Integer names of the vocabulary; a plugin's own name is integer where its space says so, or
+    (while declared) where both bounds are written as integers."""
+    if name in _NUMERIC:
+        return _NUMERIC[name][4]
+    if default is None:
+        return all(isinstance(v, int) and not isinstance(v, bool) for v in (low, high))
+    return isinstance(default, Int)
 
 
 def _coerce(name: str, v: Any) -> Any:
@@ -156,6 +175,27 @@ def _check_nesterov(optimizer: str, space: Mapping[str, Dim]) -> None:
                         "fix nesterov: false or exclude momentum 0")
 
 
+def parse_space(optimizer: str, spec: Any) -> dict[str, Dim]:
+    """A plugin's space, written in the override vocabulary, as dimensions: ``lr`` and
+    ``weight_decay`` required; ``batch_size`` and ``wd_exempt`` searched as for every optimizer
+    unless the plugin gives them. ``ValueError`` (one line) on any problem."""
+    if not isinstance(spec, Mapping):
+        raise ValueError(f"optimizer {optimizer}: space must be a mapping name -> value, range or "
+                         f"choices, not {type(spec).__name__}")
+    missing = [name for name in ("lr", "weight_decay") if name not in spec]
+    if missing:
+        raise ValueError(f"optimizer {optimizer}: space lacks {' and '.join(missing)} (every optimizer "
+                         "has lr and weight_decay; fix weight_decay: 0 if it takes none)")
+    bad = [name for name in spec if not isinstance(name, str) or not name.isidentifier()]
+    if bad or "base" in spec:
+        raise ValueError(f"optimizer {optimizer}: space name {(bad or ['base'])[0]!r} is not allowed "
+                         "(names are Python identifiers, base belongs to the built-in wrappers)")
+    space = {str(name): _parse(optimizer, str(name), value, None) for name, value in spec.items()}
+    space = {**space, **{k: v for k, v in COMMON_DIMS.items() if k not in space}}
+    _check_nesterov(optimizer, space)
+    return space
+
+
 def resolve(optimizer: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Dim]:
     """The space of ``optimizer`` with ``overrides`` applied; ``ValueError`` on any problem."""
     check_optimizer(optimizer)
@@ -166,8 +206,9 @@ def resolve(optimizer: str, overrides: Mapping[str, Any] | None = None) -> dict[
     base = None
     if "base" in overrides:
         base = overrides["base"]
-        if optimizer not in WRAPPERS:
-            raise _fail(optimizer, "base", f"only {', '.join(WRAPPERS)} take a base optimizer")
+        if registry.get(optimizer).wraps is None:
+            wrappers = [n for n in registry.names() if registry.get(n).wraps]
+            raise _fail(optimizer, "base", f"only {', '.join(wrappers)} take a base optimizer")
         if not isinstance(base, str) or base not in BASES:
             raise _fail(optimizer, "base", f"{base!r} is not one of {', '.join(BASES)}")
     space = base_space(optimizer, base)

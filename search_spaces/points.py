@@ -51,6 +51,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import registry
 from .spaces import check_optimizer
 
 _ADAM = {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
@@ -62,7 +63,8 @@ def _p(lr: float, wd: float, **rest: Any) -> dict[str, Any]:
     return {"lr": lr, "weight_decay": wd, "wd_exempt": False, **rest}
 
 
-_DEFAULTS: dict[str, dict[str, Any]] = {
+#: The built-ins' default points, in the order they are registered (search_spaces.builtins).
+BUILTIN_DEFAULTS: dict[str, dict[str, Any]] = {
     "adam": _p(1e-3, 0.0, **_ADAM),
     "adamw": _p(1e-3, 1e-2, **_ADAM),
     "rmsprop": _p(1e-2, 0.0, beta2=0.99, momentum=0.0, eps=1e-8),
@@ -116,17 +118,19 @@ THERMOLION_PAPER_EPOCHS = 12  # ThermoLion Sec. 4.3: 12 epochs at batch 1024 on 
 
 def default_point(optimizer: str) -> dict[str, Any]:
     """The one-shot default setting of ``optimizer``, with ``batch_size`` 128."""
-    check_optimizer(optimizer)
-    return {**_DEFAULTS[optimizer], "batch_size": 128}
+    return {"batch_size": 128, **registry.get(optimizer).default}
 
 
 def paper_point(optimizer: str, paper: str, task: str | None = None) -> dict[str, Any] | None:
     """The setting ``paper`` ran ``optimizer`` with on ``task`` (None: a vision task).
 
     Returns None where the paper has no setting for that optimizer or task kind; glue tasks are
-    named ``glue-<name>``.
+    named ``glue-<name>``. A plugin optimizer's own ``paper`` point (if it gave one) stands for
+    every paper.
     """
-    check_optimizer(optimizer)
+    entry = registry.get(optimizer)
+    if entry.origin != registry.BUILT_IN:
+        return None if entry.paper is None else {"batch_size": 128, **entry.paper}
     if paper not in _PAPERS:
         raise ValueError(f"unknown paper {paper!r}; known: {', '.join(_PAPERS)}")
     if _is_glue(task):

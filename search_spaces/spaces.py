@@ -46,8 +46,7 @@ search does not reach them. tests/test_search_spaces.py checks all three.
 
 from __future__ import annotations
 
-from types import MappingProxyType
-
+from . import registry
 from .dims import Categorical, Constant, Dim, Float, Int, LogOrZero
 
 GROUPINGS = ("element", "tensor", "layer", "block", "global")
@@ -70,16 +69,17 @@ MOMENTUM = Float(0.0, 0.99)
 EPS = Constant(1e-8)
 BOOL = Categorical((False, True))
 
-_COMMON = {"batch_size": Categorical(BATCH_SIZES), "wd_exempt": BOOL}
+COMMON_DIMS = {"batch_size": Categorical(BATCH_SIZES), "wd_exempt": BOOL}
 
 
 def _space(lr: Dim, wd: Dim, **rest: Dim) -> dict[str, Dim]:
-    return {"lr": lr, "weight_decay": wd, **rest, **_COMMON}
+    return {"lr": lr, "weight_decay": wd, **rest, **COMMON_DIMS}
 
 
 _SIGN = {"beta1": BETA1, "beta2": BETA2}
 
-_PLAIN: dict[str, dict[str, Dim]] = {
+#: The built-in optimizers' spaces, baselines first (registered by search_spaces.builtins).
+BUILTIN_SPACES: dict[str, dict[str, Dim]] = {
     "adam": _space(ADAM_LR, COUPLED_WD, beta1=BETA1, beta2=BETA2, eps=EPS),
     "adamw": _space(ADAM_LR, DECOUPLED_WD, beta1=BETA1, beta2=BETA2, eps=EPS),
     "rmsprop": _space(ADAM_LR, COUPLED_WD, beta2=RMS_ALPHA, momentum=MOMENTUM, eps=EPS),
@@ -107,71 +107,36 @@ WRAPPERS: dict[str, tuple[str, dict[str, Dim]]] = {
     "swa": ("sgd", {"swa_start": Float(0.25, 0.9), "swa_lr": SGD_LR}),
 }
 
-#: Every optimizer with a space, baselines first.
-_ORDER = ("adam", "adamw", "rmsprop", "sgd", "lion", "normgd", "sepnorm", "ortsepnorm",
-          "thermolion", "swats", "lookahead", "lookahead_paper", "swa", "muon", "muadam_paper")
-
 #: Optimizers a wrapper may wrap (its ``base``).
-BASES = tuple(_PLAIN)
+BASES = tuple(BUILTIN_SPACES)
 
 #: Keys of a point or sampled config that go to the runner, not to ``optim.build``.
 RUNNER_KEYS = frozenset({"batch_size"})
-
-_ARCH_EXTRA = {  # docs/ARCHITECTURE.md "Hyperparameter names", besides lr/weight_decay/wd_exempt
-    "adam": {"beta1", "beta2", "eps"},
-    "adamw": {"beta1", "beta2", "eps"},
-    "rmsprop": {"beta2", "momentum", "eps"},
-    "sgd": {"momentum", "nesterov"},
-    "lion": {"beta1", "beta2"},
-    "normgd": {"beta1", "beta2"},
-    "sepnorm": {"beta1", "beta2", "groups"},
-    "ortsepnorm": {"beta1", "beta2", "groups"},
-    "thermolion": {"beta1", "beta2", "c", "boost", "temp_decay", "eps"},
-    "swats": {"beta1", "beta2", "eps", "nesterov"},
-    "muon": {"muon_lr", "momentum", "beta1", "beta2"},
-    "muadam_paper": {"beta1", "beta2", "eps"},
-}
-_WRAPPER_EXTRA = {
-    "lookahead": {"base", "k", "alpha"},
-    "lookahead_paper": {"base", "k", "alpha"},
-    "swa": {"base", "momentum", "swa_start", "swa_lr"},
-}
+COMMON = frozenset({"lr", "weight_decay", "wd_exempt"})
 
 
 def check_optimizer(optimizer: str) -> None:
-    """Raise ``ValueError`` naming ``optimizer`` if it has no search space."""
-    if optimizer not in _ORDER:
-        raise ValueError(f"unknown optimizer {optimizer!r}; known: {', '.join(names())}")
+    """Raise ``ValueError`` naming ``optimizer`` if it is not registered."""
+    registry.get(optimizer)
 
 
 def accepted(optimizer: str, base: str | None = None) -> frozenset[str]:
-    """The names ``optim.build(optimizer, ...)`` accepts (a wrapper's for the given ``base``)."""
-    check_optimizer(optimizer)
-    common = {"lr", "weight_decay", "wd_exempt"}
-    if optimizer in WRAPPERS:
-        inner = base or WRAPPERS[optimizer][0]
-        if inner not in _ARCH_EXTRA:
-            raise ValueError(f"{optimizer}: cannot wrap base {inner!r}; one of {', '.join(BASES)}")
-        return frozenset(common | _WRAPPER_EXTRA[optimizer] | _ARCH_EXTRA[inner])
-    return frozenset(common | _ARCH_EXTRA[optimizer])
-
-
-#: The ARCHITECTURE.md table per optimizer (wrappers with their default base), read-only.
-ACCEPTED = MappingProxyType({name: accepted(name) for name in _ORDER})
+    """The names ``optim.build(optimizer, ...)`` accepts (a wrapper's for the given ``base``): its
+    space's names but the runner keys."""
+    return frozenset((set(base_space(optimizer, base)) | COMMON) - RUNNER_KEYS)
 
 
 def names() -> list[str]:
-    """The optimizers that have a search space, baselines first."""
-    return list(_ORDER)
+    """The registered optimizers (built-ins first, baselines first, then plugins)."""
+    return registry.names()
 
 
 def base_space(optimizer: str, base: str | None = None) -> dict[str, Dim]:
     """The default space of ``optimizer`` (a wrapper's around ``base``), before overrides."""
-    check_optimizer(optimizer)
-    if optimizer not in WRAPPERS:
-        return dict(_PLAIN[optimizer])
-    default_base, own = WRAPPERS[optimizer]
-    inner = base or default_base
-    if inner not in _PLAIN:
+    entry = registry.get(optimizer)
+    if entry.wraps is None:
+        return dict(entry.space)
+    inner = base or entry.wraps
+    if inner not in BASES:
         raise ValueError(f"{optimizer}: cannot wrap base {inner!r}; one of {', '.join(BASES)}")
-    return {"base": Constant(inner), **own, **_PLAIN[inner]}
+    return {"base": Constant(inner), **entry.space, **registry.get(inner).space}

@@ -87,6 +87,9 @@ def _parser() -> argparse.ArgumentParser:
     launch.add_argument("--log-to", help="comma-separated experiment trackers: mlflow, wandb, tensorboard")
     launch.add_argument("--ladder", help="protocol ladder: `default`, or a YAML file with a `ladder:` list of rungs "
                                          "(with --resume: runs only the rungs' missing trials)")
+    launch.add_argument("--plugin", action="append", dest="plugins", metavar="PATH.py|MODULE",
+                        help="load a plugin (optimizers, tasks, runners; see README); repeatable")
+    launch.add_argument("--claims", help="a CSV of your own claims (the columns of reports/data/claims.csv)")
 
     plan = commands.add_parser("plan", help="dry run: cells, trials per phase and cost of a launch (starts nothing)")
     for action in launch._actions:  # the same flags as launch, so a plan matches the launch it precedes
@@ -101,7 +104,10 @@ def _parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="(re)write the report of a study directory")
     report.add_argument("dir", help="a study directory, e.g. studies/NAME")
 
-    commands.add_parser("list", help="presets, tasks, optimizers and their search spaces")
+    listing = commands.add_parser("list", help="presets, tasks, optimizers and their search spaces")
+    listing.add_argument("what", nargs="?", choices=("presets", "tasks", "optimizers"), help="only this part")
+    listing.add_argument("--plugin", action="append", dest="plugins", metavar="PATH.py|MODULE",
+                         help="load a plugin first (installed entry points load anyway); repeatable")
 
     data = commands.add_parser("data", help="dataset cache")
     data_commands = data.add_subparsers(dest="data_command", parser_class=_Parser)
@@ -123,11 +129,14 @@ def _resume_spec(args, overrides: dict):
     from study.launch import load_state
     from study.spec import StudySpec, validate
 
+    from study import plugins
+
     root = validate(StudySpec(storage=overrides.get("storage") or "studies"))
     storage = root.storage
     name = overrides.get("name") or _latest_study(root.studies_root)
-    saved = validate(StudySpec(**{**load_state(StudySpec(storage=storage, name=name).study_dir)["spec"],
-                                  "storage": storage}))
+    state = load_state(StudySpec(storage=storage, name=name).study_dir)
+    plugins.check_manifest(state.get("plugins") or [], name)  # before loading them: missing or changed
+    saved = validate(StudySpec(**{**state["spec"], "storage": storage}))
     asked = validate(StudySpec(**{**saved.to_dict(), **overrides, "storage": storage, "name": name}))
     changed = sorted(k for k in overrides if k not in RESUMABLE_FIELDS and getattr(asked, k) != getattr(saved, k))
     changed += [flag for flag in ("preset", "config") if getattr(args, flag)]
@@ -177,9 +186,10 @@ def _write_report(study_dir: Path) -> int:
 
     paths = reports.write_report(study_dir)
     print(f"\nstudy directory: {study_dir} ({', '.join(p.name for p in paths.values() if p.parent == study_dir)})")
-    answer = paths["verdict.txt"].read_text().splitlines()
-    print(outcome.answer_block(answer))
-    print(f"report: {paths['report.html']}", flush=True)
+    if "verdict.txt" in paths:
+        print(outcome.answer_block(paths["verdict.txt"].read_text().splitlines()))
+    if "report.html" in paths:
+        print(f"report: {paths['report.html']}", flush=True)
     return 0
 
 
@@ -208,23 +218,37 @@ def cmd_report(args) -> int:
         raise SpecError(f"report: {exc}") from None
 
 
+def _seeds_words(seeds) -> str:
+    """`2`, or `2-5 (auto)` for a preset's seeds: {min, max}."""
+    return f"{seeds['min']}-{seeds['max']} (auto)" if isinstance(seeds, dict) else str(seeds)
+
+
 def cmd_list(args) -> int:
     import search_spaces
+    from study import plugins
     from study.presets import PRESETS
-    from study.tasks import GLUE_TASKS, OFFLINE_DATASETS, THERMOLION_DATASETS, VISION_MODELS
+    from study.tasks import GLUE_TASKS, OFFLINE_DATASETS, THERMOLION_DATASETS, VISION_MODELS, parse_task
 
-    print("presets:")
-    for name, values in PRESETS.items():
-        print(f"  {name}: {len(values['tasks'])} task(s) x {len(values['optimizers'])} optimizer(s), "
-              f"{values['trials']} trials/cell, {values['epochs']} epochs, {values['seeds']} seeds")
-    print("tasks: <dataset>[-<model>] or glue-<task>")
-    print(f"  datasets: {', '.join(THERMOLION_DATASETS + OFFLINE_DATASETS)}")
-    print(f"  models: {', '.join(VISION_MODELS)} (default convnet)")
-    print(f"  glue: {', '.join('glue-' + t for t in GLUE_TASKS)}")
-    print("optimizers and search spaces:")
-    for name in search_spaces.names():
-        ranges = "; ".join(f"{k} {v}" for k, v in search_spaces.describe(name).items())
-        print(f"  {name}: {ranges}")
+    plugins.load_all(args.plugins or [])
+    what = args.what
+    if what in (None, "presets"):
+        print("presets:")
+        for name, values in PRESETS.items():
+            print(f"  {name}: {len(values['tasks'])} task(s) x {len(values['optimizers'])} optimizer(s), "
+                  f"{values['trials']} trials/cell, {values['epochs']} epochs, {_seeds_words(values['seeds'])} seeds")
+    if what in (None, "tasks"):
+        print("tasks: <dataset>[-<model>] or glue-<task> (built-in), or a plugin's")
+        print(f"  datasets: {', '.join(THERMOLION_DATASETS + OFFLINE_DATASETS)}")
+        print(f"  models: {', '.join(VISION_MODELS)} (default convnet)")
+        print(f"  glue: {', '.join('glue-' + t for t in GLUE_TASKS)}")
+        for name, origin in plugins.plugin_tasks().items():
+            print(f"  {name} ({parse_task(name).runner} runner): from {origin}")
+    if what in (None, "optimizers"):
+        print("optimizers and search spaces:")
+        for name in search_spaces.names():
+            ranges = "; ".join(f"{k} {v}" for k, v in search_spaces.describe(name).items())
+            origin = search_spaces.origin(name)
+            print(f"  {name}{'' if origin == 'built-in' else f' (from {origin})'}: {ranges}")
     return 0
 
 

@@ -25,9 +25,11 @@ def connect(spec: StudySpec) -> None:
     if address == "local":
         # A private single-machine Ray needs no token (Ray 2.59+ turns token auth on for local clusters).
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    try:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                 ignore_reinit_error=True, configure_logging=False)
+    from study import plugins
+
+    try:  # on a cluster, plugin files travel to every node (a local Ray's workers read them in place)
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
+                 configure_logging=False, runtime_env=None if address == "local" else plugins.runtime_env())
     except (ConnectionError, RuntimeError, ray.exceptions.AuthenticationError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SpecError(f"cannot join the Ray cluster at {address!r}: {first}") from None

@@ -394,7 +394,8 @@ def run_ladder(spec, state: dict, cells: dict[str, dict], resources: dict, resum
     ladder = state.setdefault("ladder", {"runs": []})
     pending = ladder.get("pending")
     if pending is None:
-        existing = list(state.get("fixed_configs", [])) + [c for run in ladder["runs"] for c in run["configs"]]
+        existing = (list(state.get("fixed_configs", [])) + [c for r in state.get("rounds", []) for c in r["configs"]]
+                    + [c for run in ladder["runs"] for c in run["configs"]])
         rungs, ids, to_run = ladder_plan(spec, cells, existing, tuned_best(spec, state, cells), fresh_seeds(spec))
         ladder.update(rungs=[r.to_dict() for r in rungs], trials=ids)
         pending = ladder["pending"] = {"name": f"ladder-{len(ladder['runs']) + 1}", "configs": to_run} if to_run else None

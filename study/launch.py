@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections import Counter
 from pathlib import Path
 
 import pandas as pd
 
 import search_spaces
-from study import records
+from study import plugins, records
 from study.cluster import connect, plan_resources
 from study.console import LOG_NAME, attach_ray_logs
 from study.errors import SpecError
@@ -72,15 +73,26 @@ def cell_configs(spec: StudySpec, resources: dict) -> dict[str, dict]:
                 "epochs": spec.epochs, "seed": spec.seed,
                 "_runner": task.runner, "_cpus": resources["CPU"], "_study_dir": str(spec.study_dir),
                 "_fault_rate": spec.fault_rate, "_trial_timeout": spec.trial_timeout,
+                **({"_plugins": plugins.manifest()} if plugins.manifest() else {}),
             }
     return cells
+
+
+def fresh_seed(spec: StudySpec, i: int) -> int:
+    """The i-th fresh seed of the confirm, default and paper phases."""
+    return FRESH_SEED_BASE + spec.seed * 100 + i
+
+
+def fixed_trial_id(config: dict) -> str:
+    """A fixed-phase trial's stable id: phase, cell, protocol and seed."""
+    return f"{config['phase']}-{config['task']}-{config['optimizer']}-{config['protocol']}-s{config['seed']}"
 
 
 def fixed_configs(spec: StudySpec, cells: dict[str, dict], tune_rows: pd.DataFrame | None,
                   tune_hps: dict[str, dict]) -> list[dict]:
     """Explicit trials of the confirm, default and paper phases, with stable trial ids."""
-    seeds = [FRESH_SEED_BASE + spec.seed * 100 + i for i in range(spec.seeds)]
-    paper_seeds = [FRESH_SEED_BASE + spec.seed * 100 + i for i in range(spec.paper_seeds or spec.seeds)]
+    seeds = [fresh_seed(spec, i) for i in range(spec.seeds)]
+    paper_seeds = [fresh_seed(spec, i) for i in range(spec.paper_seeds or spec.seeds)]
     out = []
 
     def add(phase: str, base: dict, hps: dict, protocol: str = "fair") -> None:
@@ -93,7 +105,7 @@ def fixed_configs(spec: StudySpec, cells: dict[str, dict], tune_rows: pd.DataFra
                 build = search_spaces.paper_build(base["optimizer"], paper)
                 if build != base["optimizer"]:
                     config["_build"] = build
-            config["_trial_id"] = f"{phase}-{base['task']}-{base['optimizer']}-{protocol}-s{seed}"
+            config["_trial_id"] = fixed_trial_id(config)
             out.append(config)
 
     for key, base in cells.items():
@@ -109,7 +121,7 @@ def fixed_configs(spec: StudySpec, cells: dict[str, dict], tune_rows: pd.DataFra
                       "failed), so there is no tuned configuration to confirm", flush=True)
         if "default" in spec.phases:
             add("default", base, capped_point(search_spaces.default_point(base["optimizer"]), base["_batch_cap"]))
-        if "paper" in spec.phases:
+        if "paper" in spec.phases and task.paper:
             point = search_spaces.paper_point(base["optimizer"], task.paper, base["task"])
             if point is not None:
                 for protocol in task.paper_protocols:
@@ -153,9 +165,10 @@ def _run_config(spec: StudySpec, phase: str, callbacks: list):
     from ray import tune
 
     from study.checkpoints import DropFinishedCheckpoints
+    from study.retries import RetryLog
     from study.trackers import tracker_callbacks
 
-    callbacks = callbacks + tracker_callbacks(spec, phase)
+    callbacks = callbacks + tracker_callbacks(spec, phase) + [RetryLog(spec.study_dir, phase, trial_dirname)]
     return tune.RunConfig(
         name=phase, storage_path=spec.ray_storage, verbose=0, callbacks=[*callbacks, DropFinishedCheckpoints()],
         failure_config=tune.FailureConfig(max_failures=spec.max_failures),
@@ -208,6 +221,8 @@ def run_tune_phase(spec: StudySpec, cells: dict[str, dict], resources: dict, res
 
 def run_fixed_phase(spec: StudySpec, configs: list[dict], resources: dict, resume: bool,
                     retry_errored: bool = False, name: str = "fixed"):
+    """One Tuner over explicit configs: the confirm/default/paper phases (`fixed`), one of
+    their later rounds of seeds under `--seeds auto` (study/rounds.py), or a ladder's runs (study/ladder.py)."""
     from ray import tune
 
     from study.progress import CellProgress, progress_key
@@ -298,7 +313,8 @@ def launch(spec: StudySpec, resume: bool = False, retry_errored: bool = False) -
     else:
         if (study_dir / "study.json").exists():
             raise SpecError(f"study {spec.name!r} already exists in {spec.storage}; pass --resume to continue it")
-        state = {"name": spec.name, "spec": spec.to_dict(), "phases": {}, "batch_caps": batch_caps(spec)}
+        state = {"name": spec.name, "spec": spec.to_dict(), "phases": {}, "batch_caps": batch_caps(spec),
+                 "plugins": plugins.manifest()}
     from study.progress import start_clock
 
     start_clock()
@@ -311,8 +327,13 @@ def launch(spec: StudySpec, resume: bool = False, retry_errored: bool = False) -
         if not lock.held:
             lock.acquire()
         _save_state(study_dir, state)
+        if spec.claims and not resume:  # the report judges the claims as they were at launch
+            from reports.user_claims import USER_FILE
+
+            shutil.copyfile(spec.claims, study_dir / USER_FILE)
         print(f"study {spec.name}: {len(spec.tasks)} task(s) x {len(spec.optimizers)} optimizer(s), "
-              f"{spec.trials} tune trials per cell ({spec.iid_trials} i.i.d.), {spec.seeds} seeds; "
+              f"{spec.trials} tune trials per cell ({spec.iid_trials} i.i.d.), "
+              f"{spec.seeds}{f'-{spec.seeds_max} (auto)' if spec.seeds_max else ''} seeds; "
               f"{resources['CPU']:g} CPU / {resources.get('GPU', 0):g} GPU per trial, "
               f"{concurrency(spec, resources)} at once; {checked} node(s) passed preflight; directory {study_dir}; "
               f"log {study_dir / LOG_NAME}", flush=True)
@@ -347,9 +368,14 @@ def _run_phases(spec: StudySpec, state: dict, resources: dict, resume: bool, ret
                                                    state.get("tune_hps", {}))
             _save_state(study_dir, state)
         configs = state["fixed_configs"]
-        if configs:
+        # `rounds`: round 1 is recorded and later ones run (study/rounds.py); --retry-errored reruns round 1's errors
+        if configs and ("rounds" not in state or retry_errored):
             results = run_fixed_phase(spec, configs, resources, resume, retry_errored)
             _record(study_dir, "fixed", results, expected=len(configs), label=phase_names(spec, "fixed"))
+        if spec.seeds_max and configs:
+            from study.rounds import run_rounds
+
+            run_rounds(spec, state, resources, resume, retry_errored)
         state["phases"].update({phase: "done" for phase in fixed_phases})
         _save_state(study_dir, state)
     if spec.ladder:

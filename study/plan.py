@@ -59,6 +59,29 @@ def rung_lines(spec: StudySpec) -> list[str]:
                      f"{sum(c['epochs'] for c in new)} epochs of new runs{tune}")
         lines += [f"    note: {n}" for n in rung.notes]
     return lines
+def most_configs(spec: StudySpec) -> list[dict]:
+    """Under `--seeds auto`: the trials if every claim of the study's tasks and optimizers (the
+    curated claims, reports/data, and the user's `--claims`) went to `seeds_max`, on the cells study/rounds.py would raise:
+    confirm, and the paper phase's paper-protocol runs (fair where a task has no paper protocol)."""
+    import dataclasses
+
+    from reports.claims import alias_claims, curated_claims
+    from reports.user_claims import read_file, with_user_claims
+
+    claims = with_user_claims(alias_claims(curated_claims(), spec.tasks), read_file(spec.claims))
+    claims = claims[(claims["kind"] != "all") & claims["task"].isin(spec.tasks)
+                    & claims["optimizer"].isin(spec.optimizers) & claims["baseline"].isin(spec.optimizers)]
+    claimed = {(t, o) for t, a, b in zip(claims["task"], claims["optimizer"], claims["baseline"]) for o in (a, b)}
+    least = planned_configs(spec)
+    paper_protocol = {(c["task"], c["optimizer"]) for c in least if c["phase"] == "paper" and c["protocol"] == "paper"}
+
+    def raised(c: dict) -> bool:
+        cell = (c["task"], c["optimizer"])
+        return cell in claimed and (c["phase"] == "confirm" or c["phase"] == "paper" and (
+            c["protocol"] == "paper" or cell not in paper_protocol))
+
+    most = dataclasses.replace(spec, seeds=spec.seeds_max, paper_seeds=max(spec.paper_seeds or 0, spec.seeds_max))
+    return [c for c in least if not raised(c)] + [c for c in planned_configs(most) if raised(c)]
 
 
 def trial_counts(spec: StudySpec) -> dict[str, int]:
@@ -96,6 +119,11 @@ def print_plan(spec: StudySpec, probe: bool = False) -> int:
         for line in rung_lines(spec):
             print(line)
     print(f"  total: {len(configs)} trials")
+    if spec.seeds_max:
+        most = most_configs(spec)
+        print(f"  seeds auto, {spec.seeds} to {spec.seeds_max} per cell: {len(configs)} trials if every claim is decided "
+              f"at {spec.seeds} seeds, at most {len(most)} if every claim goes to {spec.seeds_max} "
+              f"({sum(c['epochs'] for c in configs):g} to {sum(c['epochs'] for c in most):g} epochs)")
     gpus = spec.gpus_per_trial
     print(f"  per trial: {spec.epochs} epochs (paper phase: its paper's budget), "
           f"timeout {f'{spec.trial_timeout:g} s' if spec.trial_timeout else 'none'}, "
@@ -111,12 +139,16 @@ def print_plan(spec: StudySpec, probe: bool = False) -> int:
     epochs = Counter()
     for config in configs:
         epochs[config["task"]] += config["epochs"]
+    most_epochs = Counter()
+    for config in most_configs(spec) if spec.seeds_max else configs:
+        most_epochs[config["task"]] += config["epochs"]
     total = 0.0
     for task_name in spec.tasks:
         per_epoch = probe_seconds_per_epoch(spec, task_name)
         hours = per_epoch * epochs[task_name] / 3600
         total += hours
-        print(f"  probe {task_name}: {per_epoch:.1f} s per epoch here -> {hours:.2f} trial-hours")
+        most = f" (at most {per_epoch * most_epochs[task_name] / 3600:.2f} with seeds auto)" if spec.seeds_max else ""
+        print(f"  probe {task_name}: {per_epoch:.1f} s per epoch here -> {hours:.2f} trial-hours{most}")
     device = f"x {gpus:g} GPU per trial = {total * gpus:.2f} GPU-hours" if gpus else "(one device per trial)"
     print(f"  estimate: {total:.2f} trial-hours {device}, if trials run as fast as the probe did here")
     return 0

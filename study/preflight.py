@@ -1,5 +1,5 @@
-"""Before any trial: on every node that can run one, check that the tasks' data loads there and
-that the storage is writable, so that a node without data fails the launch with one line instead
+"""Before any trial: on every node that can run one, check that the study's plugins import there
+(the same versions as the driver's), that the tasks' data loads there and that the storage is writable, so that a node without data fails the launch with one line instead
 of failing every trial it runs (each three times) while the study spends its budget.
 
 The check is one small Ray task per node (pinned with NodeAffinitySchedulingStrategy, zero CPUs so
@@ -11,6 +11,7 @@ import socket
 import uuid
 from pathlib import Path
 
+from study import plugins
 from study.errors import SpecError
 from study.spec import StudySpec, is_uri
 from study.tasks import OFFLINE_DATASETS, parse_task, runner_config
@@ -27,11 +28,14 @@ def missing_data(task_name: str, task_config: dict) -> str | None:
                 return None  # built in memory: nothing to check (and no torch import on every node)
             from runners import vision_data
 
+            if dataset in vision_data.PLUGINS:
+                vision_data.load(dataset)  # the plugin's data(), checked as the runner loads it
+                return None
             data_dir = config.get("data_dir") or vision_data.default_data_dir()
             if vision_data.cache_path(dataset, data_dir).is_file():
                 return None
             vision_data.load(dataset, data_dir)  # builds the cache from raw files, never downloads
-        else:
+        elif task.runner == "glue":
             from runners.glue import data, tasks
 
             data.load_raw(tasks.resolve_task(task_name), config.get("data_dir"), config.get("data_files"),
@@ -54,8 +58,29 @@ def unwritable_storage(storage: str) -> str | None:
     return None
 
 
-def check_node(tasks: list[str], task_config: dict, storage: str | None) -> str | None:
+def missing_plugin(manifest: list[dict]) -> str | None:
+    """Why this machine cannot load one of the study's plugins (None when it loads them all)."""
+    from study import plugins
+
+    try:
+        plugins.ensure_loaded(manifest)
+    except SpecError as exc:
+        return str(exc)
+    for record in manifest:  # loaded here, but maybe another version than the driver's
+        try:
+            same = plugins.current_hash(record, shipped=True) == record["sha256"]
+        except (OSError, ModuleNotFoundError) as exc:
+            return f"plugin {record['source']}: {exc}"
+        if not same:
+            return f"plugin {record['source']} differs from the driver's (sha256)"
+    return None
+
+
+def check_node(tasks: list[str], task_config: dict, storage: str | None, manifest: list[dict] = ()) -> str | None:
     """Run on one node: the first problem found, or None."""
+    problem = missing_plugin(list(manifest))
+    if problem:
+        return problem
     for task in tasks:
         problem = missing_data(task, task_config)
         if problem:
@@ -83,7 +108,7 @@ def preflight(spec: StudySpec, resources: dict) -> int:
     nodes = trial_nodes(resources)
     pending = {
         check.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False))
-        .remote(spec.tasks, spec.task_config, storage): node
+        .remote(spec.tasks, spec.task_config, storage, plugins.manifest()): node
         for node in nodes
     }
     for ref, node in pending.items():

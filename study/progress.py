@@ -32,8 +32,10 @@ def start_clock() -> None:
 
 
 def progress_key(config: dict) -> str:
-    """What a progress line counts: a phase of one cell, e.g. `[tune] digits x lion`."""
-    key = f"[{config['phase']}] {config['task']} x {config['optimizer']}"
+    """What a progress line counts: a phase of one cell, e.g. `[tune] digits x lion`, or under
+    `--seeds auto` a later round of it, `[confirm round 2] mnist5k x adam`."""
+    phase = f"{config['phase']} round {config['_round']}" if config.get("_round") else config["phase"]
+    key = f"[{phase}] {config['task']} x {config['optimizer']}"
     return f"{key}, {config.get('protocol', 'fair')} protocol" if config["phase"] == "paper" else key
 
 

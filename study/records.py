@@ -139,11 +139,19 @@ def read_phase(study_dir: Path, phase: str) -> pd.DataFrame | None:
     return pd.read_csv(path, dtype={"trial_id": str}) if path.exists() else None
 
 
+def round_files(folder: Path) -> list[str]:
+    """The later rounds of seeds of a `--seeds auto` study (`fixed_r2`, `fixed_r3`, ...), in order."""
+    names = [p.stem for p in folder.glob("fixed_r*.csv") if not p.stem.endswith("_history")]
+    return sorted(names, key=lambda n: int(n[len("fixed_r"):]))
+
+
 def phase_files(folder: Path) -> list[str]:
-    """The phases with records in `folder`: tune, fixed, then a ladder's (`tune-<names>`, `ladder-<n>`)."""
-    extra = sorted(p.stem for p in folder.glob("*.csv")
-                   if p.stem not in PHASE_FILES and p.stem != RUNGS and not p.stem.endswith("_history"))
-    return [*PHASE_FILES, *extra]
+    """The phases with records in `folder`: tune, fixed, its rounds, then a ladder's (`tune-<names>`,
+    `ladder-<n>`)."""
+    rounds = round_files(folder)
+    extra = sorted(p.stem for p in folder.glob("*.csv") if p.stem not in (*PHASE_FILES, *rounds, RUNGS)
+                   and not p.stem.endswith("_history"))
+    return [*PHASE_FILES, *rounds, *extra]
 
 
 def write_rungs(study_dir: Path, rungs: dict[str, list[str]]) -> None:

@@ -2,7 +2,8 @@
 
 Round 1 runs `seeds` (the minimum) per cell, like a fixed study. After each round the driver
 decides the claims with the report's own group-sequential rule (reports/rounds.py on the records
-so far); each claim still undecided gets its cells raised to its next look (reports.sequential.
+so far; the curated claims of reports/data); each claim still undecided gets its cells raised to
+its next look (reports.sequential.
 schedule: 2, 3, 5, 8, 10 for min 2, max 10), and those extra trials are the next round: more
 fixed configs with fresh seeds and stable trial ids, run by one Tuner per round. study.json
 records the rounds (their configs and why each cell grows), so `--resume` after a kill continues
@@ -48,3 +49,84 @@ def seed_range(seeds, seeds_max, phases) -> tuple[int, int | None]:
         raise SpecError("seeds: auto adds seeds where the claims are undecided, which needs the confirm phase "
                         f"(phases: {', '.join(phases)})")
     return low, high
+
+
+def claim_label(row) -> str:
+    """`thermolion > adam on mnist5k (fair)`: a claim as the progress line names it."""
+    sign = {"similar": "~", "time": "time within margin of"}.get(row.kind, ">")
+    return f"{row.optimizer} {sign} {row.baseline} on {row.task} ({row.setting})"
+
+
+def _cell(config: dict) -> tuple:
+    return config["phase"], config["task"], config["optimizer"], config["protocol"]
+
+
+def next_round(spec, state: dict, trials) -> tuple[list[dict], list[str], int]:
+    """The configs of the next round, why they run, and the looks the claims will then have had:
+    for each claim still undecided after the rounds so far, its cells in its setting's phase (fair:
+    confirm; paper: the paper protocol's runs where the cell has them, as the report reads them)
+    raised to its next look's seed count. No configs when every claim is decided or at max."""
+    from reports.claims import alias_claims, curated_claims
+    from reports.rounds import claim_rounds
+    from reports.user_claims import read_file, with_user_claims
+    from study.launch import fixed_trial_id, fresh_seed
+
+    rounds = state.get("rounds", [])
+    cells: dict[tuple, list[dict]] = {}
+    for config in [c for r in [state["fixed_configs"], *(r["configs"] for r in rounds)] for c in r]:
+        cells.setdefault(_cell(config), []).append(config)
+    done = rounds[-1]["looks"] if rounds else 1
+    claims = with_user_claims(alias_claims(curated_claims(), trials["task"]), read_file(spec.claims))
+    while True:
+        grow = claim_rounds(trials, spec.seeds, spec.seeds_max, done=done, claims=claims)
+        grow = grow[grow["next_seeds"].notna()]
+        target: dict[tuple, int] = {}
+        for row in grow.itertuples():
+            phase = "confirm" if row.setting == "fair" else "paper"
+            mine = [c for c in cells if c[0] == phase and c[1] == row.task and c[2] in (row.optimizer, row.baseline)]
+            if phase == "paper" and any(c[3] == "paper" for c in mine):
+                mine = [c for c in mine if c[3] == "paper"]
+            for cell in mine:
+                target[cell] = max(target.get(cell, 0), int(row.next_seeds))
+        configs = [{**cells[cell][0], "seed": fresh_seed(spec, i), "_round": len(rounds) + 2}
+                   for cell, n in target.items() for i in range(len(cells[cell]), n)]
+        if configs or grow.empty:
+            why = [f"{claim_label(row)}: {row.why}" for row in grow.itertuples()]
+            return [{**c, "_trial_id": fixed_trial_id(c)} for c in configs], why, done + 1
+        done += 1  # the cells already hold the next look's seeds (a phase that started with more): look again
+
+
+def _trials(study_dir):
+    import pandas as pd
+
+    from reports.load import normalize_trials
+
+    return normalize_trials(pd.read_csv(study_dir / "trials.csv", dtype={"trial_id": str}))
+
+
+def run_rounds(spec, state: dict, resources: dict, resume: bool, retry_errored: bool = False) -> None:
+    """After round 1 (the fixed phases at `seeds`), run rounds until no claim asks for more seeds.
+
+    Each round is written to study.json (its name, configs and reasons) before its Tuner starts,
+    and its records to records/<name>.csv when it ends, so a resumed driver restores the round
+    in flight from Ray's state and then decides from the same records as before.
+    """
+    from study.launch import _record, _save_state, phase_names, run_fixed_phase
+
+    rounds = state.setdefault("rounds", [])
+    _save_state(spec.study_dir, state)
+    while True:
+        current = rounds[-1] if rounds else None
+        if current is None or (spec.study_dir / "records" / f"{current['name']}.csv").exists():
+            configs, why, looks = next_round(spec, state, _trials(spec.study_dir))
+            if not configs:
+                return
+            current = {"name": f"fixed_r{len(rounds) + 2}", "looks": looks, "configs": configs, "why": why}
+            rounds.append(current)
+            _save_state(spec.study_dir, state)
+        label = f"{phase_names(spec, 'fixed')} round {len(rounds) + 1}"
+        print(f"[{label}] {len(current['configs'])} more trials:", flush=True)
+        for line in current["why"]:
+            print(f"[{label}] {line}", flush=True)
+        results = run_fixed_phase(spec, current["configs"], resources, resume, retry_errored, name=current["name"])
+        _record(spec.study_dir, current["name"], results, expected=len(current["configs"]), label=label)

@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 import search_spaces
+from study import plugins
 from study.errors import SpecError, did_you_mean
 from study.presets import PRESETS
 from study.rounds import seed_range
@@ -52,6 +53,8 @@ class StudySpec:
     task_config: dict = field(default_factory=dict)  # extra runner keys for every task
     search_space: dict = field(default_factory=dict)  # per-optimizer search-space overrides
     ladder: list | str | None = None  # protocol ladder rungs (study.ladder), or `default`
+    plugins: list[str] = field(default_factory=list)  # plugin files / modules (study.plugins); entry points load anyway
+    claims: str | None = None  # the user's claims file (the columns of reports/data/claims.csv)
 
     @property
     def studies_root(self) -> Path:
@@ -109,6 +112,9 @@ def build_spec(preset: str | None = None, config_file: str | None = None, overri
                 raise SpecError(f"unknown key {key!r}{did_you_mean(key, FIELDS)} in {label}; known keys: {', '.join(FIELDS)}")
             if value is not None:
                 values[key] = value
+    auto = PRESETS[preset].get("seeds")
+    if isinstance(auto, dict) and values["seeds"] is auto and "confirm" not in _names("phases", values.get("phases", list(PHASES))):
+        values["seeds"] = auto["min"]  # a preset's auto seeds decide claims in confirm: without it, its minimum
     return validate(StudySpec(**values))
 
 
@@ -141,14 +147,19 @@ def _optional_number(name: str, value, minimum: float = 0.0):
 
 def validate(spec: StudySpec) -> StudySpec:
     """Check every field; normalize names, counts and paths. Raises SpecError."""
+    spec.plugins = [] if spec.plugins in (None, "", []) else _names("plugins", spec.plugins)
+    spec.plugins = [plugins.load(source)["source"] for source in spec.plugins]  # normalized: absolute paths
+    plugins.load_entry_points()
     spec.tasks = _names("tasks", spec.tasks)
     for task in spec.tasks:
         parse_task(task)
+        plugins.check_task(task)
     spec.optimizers = _names("optimizers", spec.optimizers)
     known = search_spaces.names()
     for opt in spec.optimizers:
         if opt not in known:
             raise SpecError(f"unknown optimizer {opt!r}{did_you_mean(opt, known)}; optimizers: {', '.join(known)}")
+        plugins.check_optimizer(opt)
     spec.trials = _positive_int("trials", spec.trials)
     spec.iid_trials = _positive_int("iid_trials", spec.iid_trials, allow_zero=True)
     if spec.iid_trials > spec.trials:
@@ -208,6 +219,14 @@ def validate(spec: StudySpec) -> StudySpec:
                             f"got {spec.ladder!r}")
         spec.ladder = load_yaml(spec.ladder).get("ladder") or []
     parse_ladder(spec.ladder, spec.optimizers)  # raises SpecError naming the bad rung
+    if spec.claims is not None:
+        from reports.user_claims import read_claims
+
+        spec.claims = os.path.abspath(os.path.expanduser(str(spec.claims)))
+        try:
+            read_claims(spec.claims, search_spaces.names(), _is_task)
+        except ValueError as exc:
+            raise SpecError(str(exc)) from None
     if spec.name is not None and (not isinstance(spec.name, str) or spec.name in ("", ".", "..") or "/" in spec.name):
         raise SpecError(f"name must be a plain directory name, got {spec.name!r}")
     if not isinstance(spec.storage, str) or not spec.storage:
@@ -217,6 +236,14 @@ def validate(spec: StudySpec) -> StudySpec:
     if not is_uri(spec.storage):
         spec.storage = os.path.abspath(os.path.expanduser(spec.storage))
     return spec
+
+
+def _is_task(name: str) -> bool:
+    try:
+        parse_task(name)
+    except SpecError:
+        return False
+    return True
 
 
 def absolute_paths(task_config: dict) -> dict:

@@ -57,10 +57,14 @@ def status_table(study_dir: Path) -> pd.DataFrame:
         for key in [k for k in planned if k[0] != "tune"]:
             del planned[key]
         planned.update((c["phase"], c["task"], c["optimizer"]) for c in state["fixed_configs"])
+    rounds = state.get("rounds", [])  # --seeds auto: the later rounds' trials (study/rounds.py)
+    planned.update((c["phase"], c["task"], c["optimizer"]) for r in rounds for c in r["configs"])
     trials = []
-    for phase_file in records.PHASE_FILES:
+    for phase_file in (*records.PHASE_FILES, *(r["name"] for r in rounds)):
         rows = records.read_phase(study_dir, phase_file)
-        if all(state["phases"].get(p) == "done" for p in tuner_phases(spec.phases, phase_file)) and rows is not None:
+        finished = phase_file in records.PHASE_FILES and all(
+            state["phases"].get(p) == "done" for p in tuner_phases(spec.phases, phase_file))
+        if rows is not None and (finished or phase_file not in records.PHASE_FILES):
             trials += [{"phase": r.phase, "task": r.task, "optimizer": r.optimizer, "state": "TERMINATED",
                         "status": r.status, "score": r.score} for r in rows.itertuples()]
         else:
@@ -83,7 +87,10 @@ def status_table(study_dir: Path) -> pd.DataFrame:
 def print_status(study_dir: Path) -> int:
     if not (study_dir / "study.json").is_file():
         raise SpecError(f"status: {study_dir} is not a study directory (no study.json)")
+    from study.launch import load_state
+
     table = status_table(study_dir)
+    state = load_state(study_dir)
     holder = read_lock(study_dir)
     if holder is None:
         print(f"study {study_dir.name}: no driver running")
@@ -94,6 +101,12 @@ def print_status(study_dir: Path) -> int:
               f"heartbeat {beat:.0f} s ago" + (f" (stale: {stale})" if stale else ""))
     with pd.option_context("display.max_rows", None, "display.width", 200):
         print(table.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.1f}"))
+    rounds, spec = state.get("rounds", []), state["spec"]
+    if spec.get("seeds_max"):
+        print(f"seeds auto ({spec['seeds']} to {spec['seeds_max']} per cell): round {len(rounds) + 1}"
+              + (f", {len(rounds[-1]['configs'])} more trials because:" if rounds else ""))
+        for line in rounds[-1]["why"] if rounds else []:
+            print(f"  {line}")
     totals = table[["done", "running", "errored", "remaining"]].sum()
     print(f"total: {totals['done']} done, {totals['running']} running, {totals['errored']} errored, "
           f"{totals['remaining']} remaining")

@@ -20,7 +20,8 @@ OFFLINE_DATASETS = ("digits", "synthetic", "mnist5k")  # with the above: runners
 # Runner keys a study's task_config may set (kept equal to the runners' own lists: tested), so a
 # typo stops the spec instead of reaching optim.build as an unknown hyperparameter in every trial.
 RUNNER_KEYS = {
-    "vision": ("device", "data_dir", "n_train", "amp", "schedule", "diagnostics", "batch_size", "eval_each_epoch"),
+    "vision": ("device", "data_dir", "n_train", "amp", "schedule", "diagnostics", "batch_size", "eval_each_epoch",
+               "compile_optimizer"),
     "glue": ("model", "device", "data_dir", "data_files", "cache_dir", "n_train", "n_val", "amp", "schedule",
              "warmup_steps", "steps", "eval_every", "grad_accum", "max_length", "eval_batch_size",
              "diagnostics", "batch_size", "selection", "checkpoint_every"),
@@ -37,36 +38,59 @@ class Task:
     runner: str  # "vision" | "glue"
     config: dict  # runner keys that the task name fixes (dataset and model for vision)
     defaults: dict  # runner keys the task_config may override (glue: the paper's T5-Base)
-    paper: str  # whose paper point the `paper` phase uses: "thermolion" | "sepnorm"
+    paper: str | None  # whose paper point the `paper` phase uses: "thermolion" | "sepnorm" (None: no paper)
     paper_protocols: tuple[str, ...]  # protocols the paper phase runs under
+
+
+_TASKS: dict[str, Task] = {}  # every task: the built-ins below, then plugins' (study.plugins)
+BUILT_IN: frozenset[str]  # the built-in task names (set after they are registered)
+
+
+def register(task: Task) -> None:
+    """Add a task (built-ins here; plugins through study.plugins, which checks the name first)."""
+    _TASKS[task.name] = task
+
+
+def unregister(name: str) -> None:
+    """Remove a plugin's task (a plugin whose loading failed half-way; tests)."""
+    if name not in BUILT_IN:
+        _TASKS.pop(name, None)
+
+
+def _register_builtins() -> None:
+    """The papers' datasets and the offline ones with each vision model (`<dataset>` is the paper
+    ConvNet; others take the SepNorm paper's fair protocol only), and T5 on each GLUE task."""
+    for dataset in THERMOLION_DATASETS + OFFLINE_DATASETS:
+        for model in VISION_MODELS:
+            name = dataset if model == "convnet" else f"{dataset}-{model}"
+            paper = "thermolion" if model == "convnet" else "sepnorm"
+            protocols = ("paper", "fair") if paper == "thermolion" else ("fair",)
+            register(Task(name, "vision", {"dataset": dataset, "model": model}, {}, paper, protocols))
+    for glue_task in GLUE_TASKS:
+        register(Task(f"glue-{glue_task}", "glue", {}, {"model": "t5-base"}, "sepnorm", ("paper", "fair")))
+
+
+_register_builtins()
+BUILT_IN = frozenset(_TASKS)
 
 
 def task_names() -> list[str]:
     """Every valid task name (for "did you mean")."""
-    datasets = THERMOLION_DATASETS + OFFLINE_DATASETS
-    return ([*datasets] + [f"{d}-{m}" for d in datasets for m in VISION_MODELS[1:]]
-            + [f"glue-{t}" for t in GLUE_TASKS])
+    return list(_TASKS)
 
 
 def parse_task(name: str) -> Task:
     """Resolve a task name, or raise SpecError naming it."""
+    if name in _TASKS:
+        return _TASKS[name]
     if name.startswith("glue-"):
-        glue_task = name[len("glue-"):]
-        if glue_task not in GLUE_TASKS:
-            raise SpecError(f"unknown task {name!r}{did_you_mean(name, task_names())}: GLUE tasks are "
-                            f"{', '.join('glue-' + t for t in GLUE_TASKS)}")
-        return Task(name, "glue", {}, {"model": "t5-base"}, "sepnorm", ("paper", "fair"))
-    dataset, _, model = name.partition("-")
-    model = model or "convnet"
+        raise SpecError(f"unknown task {name!r}{did_you_mean(name, task_names())}: GLUE tasks are "
+                        f"{', '.join('glue-' + t for t in GLUE_TASKS)}")
     datasets = THERMOLION_DATASETS + OFFLINE_DATASETS
-    if dataset not in datasets or model not in VISION_MODELS:
-        raise SpecError(
-            f"unknown task {name!r}{did_you_mean(name, task_names())}: a task is a dataset ({', '.join(datasets)}), "
-            f"optionally '-<model>' ({', '.join(VISION_MODELS)}), or glue-<task>"
-        )
-    paper = "thermolion" if model == "convnet" else "sepnorm"
-    protocols = ("paper", "fair") if paper == "thermolion" else ("fair",)
-    return Task(name, "vision", {"dataset": dataset, "model": model}, {}, paper, protocols)
+    raise SpecError(
+        f"unknown task {name!r}{did_you_mean(name, task_names())}: a task is a dataset ({', '.join(datasets)}), "
+        f"optionally '-<model>' ({', '.join(VISION_MODELS)}), glue-<task>, or a plugin's task"
+    )
 
 
 def runner_config(task: Task, task_config: dict) -> dict:

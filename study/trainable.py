@@ -25,6 +25,7 @@ import shutil
 import sys
 import tempfile
 import threading
+import types
 from pathlib import Path
 
 import ray
@@ -103,7 +104,13 @@ def _deadline(seconds: float | None):
 
 
 def _runner_module(name: str):
-    """`vision`/`glue` name a module of runners/; a dotted name is a module path (test runners)."""
+    """`vision`/`glue` name a module of runners/, a plugin's runner its `train`; a dotted name is a
+    module path (test runners)."""
+    from study import plugins
+
+    train = plugins.runner(name)
+    if train is not None:
+        return types.SimpleNamespace(train=train)
     return importlib.import_module(name if "." in name else f"runners.{name}")
 
 
@@ -144,7 +151,10 @@ def device_share(assigned: dict, cpus_on_node: int) -> int:
 def run_trial(config: dict) -> None:
     """Ray Tune function trainable: run one trial of any task."""
     trial_id = config.get("_trial_id") or tune.get_context().get_trial_id()
+    if config.get("_plugins"):
+        from study import plugins
 
+        plugins.ensure_loaded(config["_plugins"])  # this worker registers the study's plugins too
     runner = _runner_module(config["_runner"])
     torch = sys.modules.get("torch")  # imported by every real runner; test runners may do without
     if torch is not None:

@@ -7,7 +7,8 @@ misbehaviours: `oom_above_lr` (a trial with a larger lr raises CUDA's out-of-mem
 its first report: a config error), `hang` (the trial never ends: the timeout must stop it) and
 `crash_unless` (an infrastructure error, OSError, until that file exists).
 With `stamps` (a file path), each trial appends `<start> <end> <pid> <optimizer>` (wall clock) to
-it, so that a benchmark can count busy slots over time.
+it, so that a benchmark can count busy slots over time; with `starts` (a file path), each trial
+(each attempt) appends its id when it starts, so that a test can tell how many are running.
 """
 from __future__ import annotations
 
@@ -27,6 +28,9 @@ def _sleep(seconds: float) -> None:
 
 def train(config: dict, report) -> dict:
     t_start = time.time()
+    if config.get("starts"):
+        with open(config["starts"], "a") as f:
+            f.write(f"{config.get('_trial_id')}\n")
     lr = float(config.get("lr", 1e-3))
     score = max(CHANCE, 90.0 - 20.0 * abs(math.log10(lr) + 3.0))
     epochs = int(config.get("epochs", 1))

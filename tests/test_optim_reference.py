@@ -1,6 +1,7 @@
 """The study's optimizers against published oracles and loop-per-tensor references of their equations."""
 
 import copy
+import functools
 import math
 
 import pytest
@@ -159,13 +160,16 @@ def ref_thermolion(init, seq, lr, betas, c, boost, weight_decay, eps):
     return p
 
 
-@pytest.fixture(params=["chunked", "small_chunks", "multi_tensor"])
+@pytest.fixture(params=["chunked", "small_chunks", "multi_tensor", "compiled"])
 def thermolion_path(request, monkeypatch):
-    """ThermoLion's CPU chunked path (one chunk, or many of 7 entries) and its multi-tensor path."""
+    """ThermoLion's CPU chunked path (one chunk, or many of 7 entries), its multi-tensor path and
+    that path under torch.compile (inductor's C++ backend on the CPU; ``compiled=True``)."""
     if request.param == "small_chunks":
         monkeypatch.setattr(thermolion_module, "CHUNK", 7)
     if request.param == "multi_tensor":
         monkeypatch.setattr(thermolion_module, "use_chunks", lambda *lists: False)
+    if request.param == "compiled":
+        monkeypatch.setattr(ThermoLion, "__init__", functools.partialmethod(ThermoLion.__init__, compiled=True))
     return request.param
 
 
@@ -188,7 +192,7 @@ def test_thermolion_noise_has_the_reference_mean_and_std(thermolion_path):
     lr, eps = 1e-2, 1e-8
     noisy, opt = run(lambda p: ThermoLion(p, lr=lr, weight_decay=0.0, eps=eps), init, seq[:3])
     det_params = [torch.nn.Parameter(p.clone()) for p in noisy]
-    det = ThermoLion(det_params, lr=lr, weight_decay=0.0, eps=eps)
+    det = ThermoLion(det_params, lr=lr, weight_decay=0.0, eps=eps, compiled=False)  # the eager reference
     det.load_state_dict(copy.deepcopy(opt.state_dict()))
     det.param_groups[0]["temp_decay"] = 0.01  # temp 0.99^3 * 0.01 < 0.01: no noise
     for p, q, g in zip(opt.param_groups[0]["params"], det_params, seq[3]):

@@ -59,3 +59,23 @@ def test_step_makes_no_host_sync(name):
         with sync_is_an_error():
             opt.step()
             opt.zero_grad(set_to_none=True)
+
+
+@pytest.mark.parametrize("name", optim.registry.COMPILED)
+def test_compiled_step_makes_no_host_sync(name, monkeypatch):
+    """``compiled=True``: the host code around the graph and the multi-tensor function with its
+    hyperparameters as 0-d device tensors. Meta tensors cannot be compiled, so there the function
+    runs as it is (a data-dependent branch on a hyperparameter would raise); on CUDA it is compiled,
+    in ``warm_up`` before the checked steps."""
+    if CHECK_DEVICE == "meta":
+        for module in (optim.lion, optim.sepnorm, optim.thermolion):
+            monkeypatch.setattr(module, "compiled", lambda fn: fn)
+    torch.manual_seed(0)
+    model = small_net().to(CHECK_DEVICE)
+    opt = optim.build(name, model, compiled=True, lr=1e-3, weight_decay=0.1)
+    opt.warm_up(steps=6)
+    for step in range(6):
+        fill_grads(model, step)
+        with sync_is_an_error():
+            opt.step()
+            opt.zero_grad(set_to_none=True)

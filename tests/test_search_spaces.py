@@ -69,7 +69,8 @@ def test_names_and_accepted_match_architecture():
 
 
 def test_accepted_names_per_base():
-    assert ss.accepted("swa", "adam") == {"lr", "weight_decay", "wd_exempt", "base", "momentum",
+    # what optim.resolve accepts: SWA's own names and Adam's (no SGD momentum)
+    assert ss.accepted("swa", "adam") == {"lr", "weight_decay", "wd_exempt", "base",
                                           "swa_start", "swa_lr", "beta1", "beta2", "eps"}
     with pytest.raises(ValueError, match="unknown optimizer 'adamx'"):
         ss.accepted("adamx")

@@ -101,8 +101,16 @@ def test_seeds_auto_forms():
     spec = build_spec(None, None, {"seeds": "2-5"})
     assert (spec.seeds, spec.seeds_max) == (2, 5)
     assert build_spec(None, None, {"seeds": "4"}).seeds_max is None  # a fixed count stays fixed
+    # the quick preset's auto seeds with phases that cannot decide claims: its minimum, fixed (no error)
+    assert (build_spec(None, None, {"phases": "tune,default"}).seeds, build_spec(None, None, {"phases": "tune"}).seeds_max) == (2, None)
     again = build_spec(None, None, {**spec.to_dict(), "preset": "quick"})  # study.json's form, on --resume
     assert (again.seeds, again.seeds_max) == (2, 5)
+
+
+def test_plan_gives_the_least_and_most_trials_of_seeds_auto(capsys):
+    code, out, _ = run_cli(["plan", "--preset", "mnist-claims"], capsys)
+    # mnist5k's two Table 2 claims: their 3 cells' confirm runs and paper-protocol runs may go from 2 to 5 seeds
+    assert code == 0 and "60 trials if every claim is decided at 2 seeds, at most 78 if every claim goes to 5" in out
 
 
 def test_list_names_every_optimizer(capsys):

@@ -180,3 +180,23 @@ def test_batchnorm_nets_report_momentum_tracing():
     assert reports[-1]["diag/momentum_tracing"] >= 0
     _, reports = run({**TINY, "optimizer": "sgd", "momentum": 0.9, "diagnostics": True})
     assert "diag/momentum_tracing" not in reports[-1]  # the ConvNet has no BatchNorm
+
+
+def test_compile_optimizer_compiles_in_the_setup_and_trains_as_the_eager_step(monkeypatch):
+    """``compile_optimizer``: Lion takes its compiled step, compiled by ``warm_up`` (with the trial's
+    step count) before its first step; AdamW, which has none, runs as it is. The compiler is
+    replaced by the eager function here (the compiled numerics: tests/test_optim_compiled.py)."""
+    warmed = []
+    real_warm_up = optim.Lion.warm_up
+
+    def warm_up(self, steps):
+        warmed.append((steps, self.compiled, len(self.state)))
+        real_warm_up(self, steps)
+
+    monkeypatch.setattr(optim.lion, "compiled", lambda fn: fn)
+    monkeypatch.setattr(optim.Lion, "warm_up", warm_up)
+    ours, _ = run({**TINY, "optimizer": "lion", "compile_optimizer": True})
+    ref, _ = run({**TINY, "optimizer": "lion"})
+    assert warmed == [(4, True, 0)]  # 2 epochs of 2 batches, before any step
+    assert ours["train_loss"] == pytest.approx(ref["train_loss"], rel=1e-5)
+    assert run({**TINY, "optimizer": "adamw", "compile_optimizer": True})[0]["status"] == "ok"

@@ -8,6 +8,7 @@ from matplotlib.lines import Line2D
 
 from reports.figures.panels import Drawing
 from reports.figures.style import FONT, legend_outside, new_figure, text_width
+from reports.user_claims import source_label
 
 VERDICT_COLOURS = {"holds": "#1a9850", "does not hold": "#d73027", "inconclusive": "#878787", "not run": "#cccccc"}
 SETTING_MARKERS = {"paper": ("s", -0.17), "fair": ("o", 0.17)}
@@ -95,8 +96,8 @@ def claim_figures(view: pd.DataFrame) -> list[Drawing]:
     for i, chunk in enumerate(_chunks(rows) if len(rows) else []):
         paper = chunk["paper"].iloc[0]
         tasks = ", ".join(dict.fromkeys(chunk["task"]))
-        fig = _draw(chunk, "beats", f"{paper} paper: claimed gaps ({tasks})")
-        caption = (f"{len(chunk)} claims of the {paper} paper, one row each. Black bar: the paper's published gap; square: "
+        fig = _draw(chunk, "beats", f"{source_label(paper)}: claimed gaps ({tasks})")
+        caption = (f"{len(chunk)} claims ({source_label(paper)}), one row each. Black bar: the paper's published gap; square: "
                    "ours under the paper's protocol; circle: ours under the fair protocol (tuned, test set); lines are 95% CIs, "
                    "colour is the verdict. Look for rows whose circle sits on or left of the vertical 0 line: the claimed "
                    "advantage is not there once both optimizers are tuned.")

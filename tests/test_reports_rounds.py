@@ -1,0 +1,94 @@
+"""reports.rounds: the claims of a `--seeds auto` study, decided look by look as the driver decides them."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from reports import claims, rounds
+from reports.load import normalize_trials
+from reports.report import claims_table
+from reports.views import numbers_from_today
+
+CLEAR, CLOSE = "thermolion-T2-mnist5k-thermolion-adam", "thermolion-T2-mnist5k-thermolion-muadam_paper"
+
+
+@pytest.fixture(scope="module")
+def trials():
+    """mnist5k confirm runs as a 3-6 study leaves them: thermolion 5 points above adam with little noise
+    (decided at 3, adam stays at 3 seeds), muadam_paper equal to thermolion and noisy (to 6)."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for opt, mean, sd, n in (("thermolion", 97.0, 0.05, 6), ("adam", 92.0, 0.05, 3), ("muadam_paper", 97.0, 1.0, 6)):
+        for i in range(n):
+            v = mean + sd * rng.normal()
+            rows.append({"trial_id": f"c-{opt}-{i}", "phase": "confirm", "task": "mnist5k", "optimizer": opt,
+                         "protocol": "fair", "seed": 1000 + i, "status": "ok", "score": v, "test_score": v, "chance": 10.0})
+    return normalize_trials(pd.DataFrame(rows))
+
+
+def test_truncate_keeps_each_cells_first_seeds(trials):
+    cut = rounds.truncate(trials, 3)
+    assert cut.groupby("optimizer").size().to_dict() == {"adam": 3, "muadam_paper": 3, "thermolion": 3}
+    assert set(cut["seed"]) == {1000, 1001, 1002}
+    assert rounds.looks_run(trials, 3, 6) == 3 and rounds.looks_run(cut, 3, 6) == 1
+
+
+def test_decisions_and_why_per_look(trials):
+    first = rounds.claim_rounds(trials, 3, 6, done=1)
+    first = first[first["setting"] == "fair"].set_index("claim_id")
+    assert first.loc[CLEAR, "why"] == "decided at 3 seeds" and first.loc[CLEAR, "verdict"] == "holds"
+    assert first.loc[CLOSE, "why"] == "3 → 5 seeds, interval still crosses 0" and first.loc[CLOSE, "next_seeds"] == 5
+    final = rounds.claim_rounds(trials, 3, 6)
+    final = final[final["setting"] == "fair"].set_index("claim_id")
+    close = final.loc[CLOSE]
+    assert close["seeds"] == 6 and np.isnan(close["next_seeds"]) and close["ci_low"] < 0 < close["ci_high"]
+    assert close["why"] == f"max reached, inconclusive: an effect under {max(-close['ci_low'], close['ci_high']):.2g} " \
+                           "points cannot be excluded"
+    # the clear claim keeps its look-1 numbers though thermolion ran on: its interval is the repeated CI at 3 seeds,
+    # wider than the fixed-sample t interval of those 3 seeds
+    table = claims.alias_claims(claims.curated_claims(), ["mnist5k"])
+    fixed = claims.claim_verdicts(rounds.truncate(trials, 3), "fair", table).set_index("claim_id").loc[CLEAR]
+    assert final.loc[CLEAR, "delta"] == pytest.approx(fixed["delta"])
+    assert final.loc[CLEAR, "ci_low"] < fixed["ci_low"] and final.loc[CLEAR, "ci_high"] > fixed["ci_high"]
+
+
+def test_report_table_says_when_and_why_each_claim_stopped(trials):
+    checked = rounds.apply_rounds(claims.check_claims(trials), trials, 3, 6)
+    row = checked.set_index("claim_id")
+    assert row.loc[CLEAR, "fair_seeds"] == 3 and row.loc[CLOSE, "fair_seeds"] == 6
+    # "beats Adam on all 12 datasets" follows its members as decided: mnist5k's holds, the rest did not run
+    assert row.loc["thermolion-all12-adam", "fair_verdict"] == "inconclusive"
+    assert "1 holds" in row.loc["thermolion-all12-adam", "fair_note"]
+    numbers = numbers_from_today(pd.DataFrame(), pd.DataFrame(), checked, pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
+    table = claims_table(numbers.claims[numbers.claims["claim_id"].isin([CLEAR, CLOSE])])
+    words = table["verdict, fair protocol"].tolist() if "verdict, fair protocol" in table else table.iloc[:, -1].tolist()
+    assert any(w == "holds (decided at 3 seeds)" for w in words)
+    assert any(w.startswith("inconclusive (max reached: an effect under") for w in words)
+
+
+def test_next_round_raises_exactly_the_cells_undecided_claims_read():
+    """The driver's next round (study/rounds.py) on a study after round 1 (2 seeds): the paper-setting claims are
+    undecided, so their cells' paper-protocol runs (what the paper setting reads) go to 3 seeds, not the fair
+    protocol's; adamw (in no claim) stays at 2."""
+    from study.launch import fixed_trial_id, fresh_seed
+    from study.rounds import next_round
+    from study.spec import build_spec
+
+    spec = build_spec("mnist-claims", None, {"optimizers": "thermolion,adam,muadam_paper,adamw", "phases": "tune,confirm,paper"})
+    rng = np.random.default_rng(1)
+    configs, rows = [], []
+    for opt in ("thermolion", "adam", "muadam_paper", "adamw"):
+        for phase, protocol in (("confirm", "fair"), ("paper", "paper"), ("paper", "fair")):
+            for i in range(2):
+                config = {"phase": phase, "task": "mnist5k", "optimizer": opt, "protocol": protocol, "seed": fresh_seed(spec, i)}
+                configs.append({**config, "_trial_id": fixed_trial_id(config)})
+                v = 90 + rng.normal()
+                rows.append({**config, "trial_id": fixed_trial_id(config), "status": "ok", "score": v, "test_score": v,
+                             "chance": 10.0})
+    new, why, looks = next_round(spec, {"fixed_configs": configs}, normalize_trials(pd.DataFrame(rows)))
+    assert looks == 2
+    cells = sorted((c["phase"], c["optimizer"], c["protocol"], c["seed"], c["_round"]) for c in new)
+    expected = sorted((phase, opt, protocol, fresh_seed(spec, 2), 2) for opt in ("thermolion", "adam", "muadam_paper")
+                      for phase, protocol in (("confirm", "fair"), ("paper", "paper")))
+    assert cells == expected
+    assert "thermolion > adam on mnist5k (paper): 2 → 3 seeds, interval still crosses 0" in why
+    assert {c["_trial_id"] for c in new}.isdisjoint(c["_trial_id"] for c in configs)
