@@ -210,7 +210,7 @@ def ladder_blocks(numbers: Numbers, figures: dict) -> list[tuple]:
     method = []
     for i, r in enumerate(rungs):
         what = "the starting point" if i == 0 else f"changes {', '.join(r['changed'])}{' together' if r.get('together') else ''}"
-        notes = f" Not stated by the paper: {'; '.join(r['notes'])}." if r.get("notes") else ""
+        notes = f" Notes: {'; '.join(r['notes'])}." if r.get("notes") else ""
         method.append(f"**{r['name']}** ({what}: {r.get('change', '')}). Source: {r.get('source') or 'user-defined'}.{notes}")
     blocks.append(("p", "Each rung is judged as its own family: the same tests as the claims above (paired t over seeds, "
                         "Benjamini-Hochberg at FDR 0.05 over the rung's claims, ~N seeds for 80% power where inconclusive); "

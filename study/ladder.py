@@ -316,7 +316,12 @@ def ladder_plan(spec, cells: dict[str, dict], existing: list[dict], best: dict, 
     for rung in rungs:
         notes = set()
         for base in cells.values():
-            notes.update(cell_settings(spec, rung, base)[2])
+            _, keys, own = cell_settings(spec, rung, base)
+            notes.update(own)
+            epochs = keys.get("epochs", base.get("epochs"))
+            if rung.factors["tuning"] != "paper" and "steps" not in keys and epochs != spec.epochs:
+                notes.add(f"hyperparameters selected by tune trials of the study's {spec.epochs} epoch(s), "
+                          f"then run for {epochs} (a cheaper proxy of the rung's budget)")
         rung.notes = sorted(notes)
         ids[rung.name] = []
         for config in rung_configs(spec, rung, cells, best, seeds):
