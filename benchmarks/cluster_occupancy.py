@@ -14,8 +14,15 @@ is up, preflight and records included) against the ideal ceil(trials / slots) x 
 
 With `--bare-tune`, each trial length is also run, on its own fresh cluster of the same shape, by
 a bare Ray Tune `Tuner` (a function trainable that only sleeps, random search, the same slots,
-trial count and `reuse_actors`): the pace Ray Tune itself reaches on this machine, side by side
-with the study's.
+trial count (`--bare-waves`, default `--waves`) and `reuse_actors`, one configuration per Ray
+trial): the pace Ray Tune itself reaches on this machine, side by side with the study's.
+
+The study bundles configurations into Ray trials (study/bundles.py): `--bundle N` fixes N per Ray
+trial, `--bundle 1` is one each, default the automatic size. Driver time per configuration = CPU
+seconds of this (the driver's) process during the launch or fit, all its threads, over the
+configurations run: what one driver spends per configuration, little inflated by other processes
+competing for the cores (unlike wall time). The modules both import once per process (Ray Tune,
+its default TensorBoard logger's torch, MLflow's) are imported before either clock starts.
 
     PYTHONPATH=$PWD .venv/bin/python benchmarks/cluster_occupancy.py --trial-s 0.5 3 --bare-tune
 """
@@ -106,21 +113,22 @@ def run_bare_tune(trial_s: float, nodes: int, gpus_per_node: int, waves: int, cp
             tune_config=tune.TuneConfig(num_samples=waves * slots, max_concurrent_trials=slots,
                                         reuse_actors=True, metric="score", mode="max"),
             run_config=tune.RunConfig(storage_path=workdir, name="bare", verbose=0))
-        start, launched = time.perf_counter(), time.time()
+        start, launched, cpu = time.perf_counter(), time.time(), time.process_time()
         tuner.fit()
-        wall = time.perf_counter() - start
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     finally:
         ray.shutdown()
         cluster.shutdown()
     spans = pd.read_csv(stamps, sep=" ", names=["start", "end", "pid", "cell"])
     spans[["start", "end"]] -= launched
     shutil.rmtree(workdir)
-    return {"runner": "bare Ray Tune", **figures(spans, len(spans), slots, trial_s, wall)}
+    return {"runner": "bare Ray Tune", **figures(spans, len(spans), slots, trial_s, wall), "ray_trials": len(spans),
+            "driver_s_per_config": cpu / len(spans)}
 
 
 def run(trial_s: float, nodes: int, gpus_per_node: int, waves: int, cpus_per_trial: float,
         cpus_per_node: float, max_concurrent: int | None = None, profile: str | None = None,
-        storage: str | None = None) -> dict:
+        storage: str | None = None, bundle: int | None = None) -> dict:
     """One study on a fresh simulated cluster; returns its occupancy figures."""
     import ray
 
@@ -144,13 +152,13 @@ def run(trial_s: float, nodes: int, gpus_per_node: int, waves: int, cpus_per_tri
             overrides = {"tasks": ["synthetic"], "optimizers": optimizers, "trials": trials_per_cell,
                          "iid_trials": trials_per_cell // 2, "epochs": 1, "phases": ["tune"], "storage": workdir,
                          "name": "occupancy", "address": cluster.address, "storage_is_shared": True,
-                         "cpus_per_trial": cpus_per_trial, "max_concurrent": max_concurrent}
+                         "cpus_per_trial": cpus_per_trial, "max_concurrent": max_concurrent, "bundle": bundle}
             spec = build_spec("quick", None, {k: v for k, v in overrides.items() if v is not None})
             launch_module.connect(spec)
             from study.cluster import plan_resources
 
             concurrency = launch_module.concurrency(spec, plan_resources(spec))
-            start, launched = time.perf_counter(), time.time()
+            start, launched, cpu = time.perf_counter(), time.time(), time.process_time()
             with mock.patch("reports.write_report"):
                 if profile:
                     import cProfile
@@ -160,19 +168,28 @@ def run(trial_s: float, nodes: int, gpus_per_node: int, waves: int, cpus_per_tri
                     study_dir = spec.study_dir
                 else:
                     study_dir = launch_module.launch(spec)
-            wall = time.perf_counter() - start
+            wall, cpu = time.perf_counter() - start, time.process_time() - cpu
             trials = pd.read_csv(study_dir / "trials.csv")
+            ray_trials = sum(p.is_dir() for p in (study_dir / "ray" / "tune").iterdir())
     finally:
         ray.shutdown()
         cluster.shutdown()
-    spans = pd.read_csv(stamps, sep=" ", names=["start", "end", "pid", "cell"])
+    spans = pd.read_csv(stamps, sep=" ", names=["start", "end", "pid", "cell", "trial"])
     spans[["start", "end"]] -= launched
     if storage is None:
         shutil.rmtree(workdir)
     cells = spans.groupby("cell").agg(start=("start", "min"), end=("end", "max"))
     return {"runner": "study", **figures(spans, len(trials), slots, trial_s, wall),
-            "ok": int((trials["status"] == "ok").sum()), "concurrency": concurrency,
+            "ok": int((trials["status"] == "ok").sum()), "concurrency": concurrency, "ray_trials": ray_trials,
+            "driver_s_per_config": cpu / len(trials),
             "cells_overlap": bool(cells["start"].max() < cells["end"].min())}
+
+
+def preimport() -> None:
+    """One-time imports of any driver (seconds of CPU), out of the per-configuration figures."""
+    import mlflow  # noqa: F401  (Ray Tune's usage tags import it)
+    import ray.tune  # noqa: F401
+    import tensorboardX  # noqa: F401  (Tune's default logger; imports torch)
 
 
 def main() -> None:
@@ -184,17 +201,22 @@ def main() -> None:
     parser.add_argument("--cpus-per-node", type=float, default=2.0)
     parser.add_argument("--max-concurrent", type=int)
     parser.add_argument("--profile", help="write the driver's cProfile stats to this file")
+    parser.add_argument("--bundle", type=int, help="configurations per Ray trial (default: automatic)")
     parser.add_argument("--bare-tune", action="store_true",
                         help="also run each trial length through a bare Ray Tune Tuner (Tune's own pace)")
+    parser.add_argument("--bare-waves", type=int, help="trials per slot of the bare Tune run (default --waves)")
     args = parser.parse_args()
     cpus_per_trial = args.cpus_per_node / args.gpus_per_node
+    print(f"load average at start: {os.getloadavg()}", flush=True)
+    preimport()
     for trial_s in args.trial_s:
         r = run(trial_s, args.nodes, args.gpus_per_node, args.waves, cpus_per_trial,
-                args.cpus_per_node, args.max_concurrent, args.profile)
+                args.cpus_per_node, args.max_concurrent, args.profile, bundle=args.bundle)
         print(r, flush=True)
         if args.bare_tune:
-            print(run_bare_tune(trial_s, args.nodes, args.gpus_per_node, args.waves, cpus_per_trial,
-                                args.cpus_per_node), flush=True)
+            print(run_bare_tune(trial_s, args.nodes, args.gpus_per_node, args.bare_waves or args.waves,
+                                cpus_per_trial, args.cpus_per_node), flush=True)
+    print(f"load average at end: {os.getloadavg()}", flush=True)
 
 
 if __name__ == "__main__":

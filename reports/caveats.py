@@ -60,6 +60,16 @@ def identical_results(trials: pd.DataFrame) -> list[str]:
     return sentences
 
 
+def search_batch(spec: dict) -> str | None:
+    """How sequential the tune phase's search was, when its TPE proposed several at a time."""
+    batch = spec.get("tune_batch")
+    if not isinstance(batch, int) or batch <= 1:
+        return None
+    return (f"Search method: each cell's TPE proposed up to {batch} configurations at a time (a Ray trial runs "
+            "them back to back; TPE's constant liar counts the unfinished ones as pending), so the search is "
+            f"sequential in batches of up to {batch} rather than one by one.")
+
+
 def batch_caps(caps: dict) -> list[str]:
     """One sentence per task whose batch sizes the launch capped at its training split's size."""
     return [f"Batch sizes on {task} capped at {cap}, the examples its training split has: larger search choices "
@@ -83,5 +93,6 @@ def retried_trials(retries: pd.DataFrame, max_named: int = 8) -> list[str]:
 def caveats(study, summary: pd.DataFrame) -> list[str]:
     """The report's opening caveats, in reading order."""
     warning = budget_warning(study.spec, summary)
-    return (([warning] if warning else []) + batch_caps(study.batch_caps) + retried_trials(study.retries)
-            + identical_results(study.trials))
+    batch = search_batch(study.spec)
+    return (([warning] if warning else []) + ([batch] if batch else []) + batch_caps(study.batch_caps)
+            + retried_trials(study.retries) + identical_results(study.trials))

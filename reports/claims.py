@@ -143,7 +143,7 @@ def similar_p(est, se, df, margin):
     on each side): it may reject on either side, so one-sided p's would give it size up to 2 alpha."""
     p_in = stats.tost(est, se, df, margin)
     with np.errstate(divide="ignore", invalid="ignore"):
-        p_out = np.where(se > 0, np.minimum(1.0, 2 * t_dist.sf((np.abs(est) - margin) / se, df)), 1.0)
+        p_out = np.where(~stats.no_spread(se, est, margin), np.minimum(1.0, 2 * t_dist.sf((np.abs(est) - margin) / se, df)), 1.0)
     return np.minimum(p_in, p_out)
 
 
@@ -260,7 +260,7 @@ def claim_verdicts(trials: pd.DataFrame, setting: str, claims: pd.DataFrame | No
             res["test"] = f"TOST +-{float(c.margin):g} ({res['test']}, 90% CI)"
         if res["n_a"] == 0 or res["n_b"] == 0:
             note = note or "no runs on a side"
-        elif res["se"] == 0 and not np.isfinite(res["p"]):
+        elif stats.no_spread(res["se"], res["delta"]) and not np.isfinite(res["p"]):
             note = note or "the same difference on every seed: no spread to test"
         elif not np.isfinite(res["p"]):
             note = note or "fewer than 2 runs on a side"

@@ -164,6 +164,8 @@ def load_study(study_dir: str | Path) -> Study:
     tasks = list(dict.fromkeys(spec_names(spec.get("tasks")) + trials["task"].dropna().tolist()))
     optimizers = list(dict.fromkeys(spec_names(spec.get("optimizers")) + trials["optimizer"].dropna().tolist()))
     spec, notes = spec_defaults(spec, trials)
+    if isinstance(meta.get("tune_batch"), int):  # the tune phase's largest TPE batch (study/bundles.py)
+        spec["tune_batch"] = meta["tune_batch"]
     if not meta.get("name"):
         notes.append(f"study.json gives no name: the study is named after its directory, {path.name!r}.")
     name = str(meta.get("name") or path.name)

@@ -168,3 +168,18 @@ def sequential_decisions(p, fractions, alpha: float = ALPHA):
         adj = benjamini_hochberg(current)
         stop = np.where(active & (adj < alpha), k, stop)
     return stop, current, adj
+
+
+def evidence_look(p, fractions, stop):
+    """The look whose level a decided claim's repeated p is: the first look up to `stop` where
+    `look_levels` reaches its running minimum (-1 where stop is -1).
+
+    Under Benjamini-Hochberg a claim can be decided at look k on the repeated p it reached at an
+    earlier look j (another claim's result lowered the family's threshold), so its estimate, sign
+    and repeated confidence interval are look j's: RCIs hold at all looks at once (Jennison &
+    Turnbull 1989), and look j's excludes the null, while look k's may not, or even flip sign.
+    """
+    levels = np.nan_to_num(look_levels(p, fractions), nan=np.inf)
+    stop = np.asarray(stop)
+    later = np.arange(levels.shape[-1]) > stop[..., None]
+    return np.where(stop >= 0, np.argmin(np.where(later, np.inf, levels), axis=-1), -1)

@@ -22,22 +22,39 @@ LEVEL = 0.95
 ALPHA = 1 - LEVEL
 POWER = 0.8
 N_MAX = 1000  # seeds_needed gives inf beyond this
+ROUNDOFF = 1e-9  # relative: spreads below this times the values' magnitude are float roundoff, not spread
+
+
+def no_spread(se, *values):
+    """Where an SE is zero up to float roundoff: se <= ROUNDOFF * max(1, |values|...).
+
+    Scores are computed (100 * correct / total), so two seeds with the same true difference, e.g.
+    0.2 points, give 0.20000000000000284 and 0.19999999999998863: an SE of ~7e-15, which taken
+    at face value gives t ~ 3e13 and p ~ 1e-14 from two seeds (Goldberg 1991, "What every computer
+    scientist should know about floating-point arithmetic": relative error ~1e-16 per operation).
+    """
+    scale = 1.0
+    for v in values:
+        scale = np.maximum(scale, np.abs(np.asarray(v, dtype=float)))
+    with np.errstate(invalid="ignore"):
+        return np.asarray(se, dtype=float) <= ROUNDOFF * scale
 
 
 def _t_result(est, se, df, level, null=0.0):
     """(estimate, low, high, p two-sided against `null`) from an estimate, its SE and df.
 
-    A zero SE (the same value, or the same difference, on every run) gives a zero-width interval
-    and p = 1 if est == null, else NaN: no spread means no test, and scores on a coarse grid
-    (accuracy in steps of 0.02 points near 100%) would otherwise give p = 0 from two runs.
+    A zero SE up to roundoff (the same value, or the same difference, on every run; `no_spread`)
+    gives p = 1 if est equals null (up to the same roundoff), else NaN: no spread means no test,
+    and scores on a coarse grid (accuracy in steps of 0.02 points near 100%) would otherwise give
+    p = 0 from two runs.
     """
     est, se, df = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (est, se, df)))
     q = stats.t.ppf(0.5 + level / 2, df)
     with np.errstate(divide="ignore", invalid="ignore"):
         tstat = (est - null) / se
         p = 2 * stats.t.sf(np.abs(tstat), df)
-    degenerate = se == 0
-    p = np.where(degenerate, np.where(est == null, 1.0, np.nan), p)
+    degenerate = no_spread(se, est, null)
+    p = np.where(degenerate, np.where(no_spread(np.abs(est - null), est, null), 1.0, np.nan), p)
     p = np.where(np.isfinite(se) & np.isfinite(df), p, np.nan)
     return est, est - q * se, est + q * se, p
 
@@ -95,7 +112,7 @@ def welch_t(a, b, level: float = LEVEL, null: float = 0.0):
     se = np.sqrt(va + vb)
     with np.errstate(invalid="ignore", divide="ignore"):
         df = (va + vb) ** 2 / (va**2 / (na - 1) + vb**2 / (nb - 1))
-    df = np.where(se > 0, df, na + nb - 2.0)
+    df = np.where(no_spread(se, a.mean(axis=-1), b.mean(axis=-1)), na + nb - 2.0, df)
     est, low, high, p = _t_result(a.mean(axis=-1) - b.mean(axis=-1), se, df, level, null)
     return est, low, high, p, se, df
 
@@ -142,15 +159,17 @@ def tost(est, se, df, margin):
     """Schuirmann's (1987) two one-sided tests: p that |true difference| < margin (equivalence).
 
     p = max(P(T > (est + margin)/se), P(T < (est - margin)/se)) with T ~ t(df); a small p says the
-    difference lies inside (-margin, margin). A zero SE gives p = 0 for a zero difference (the same
-    result on every run: equal, e.g. by construction) and NaN otherwise (no spread, no test).
+    difference lies inside (-margin, margin). A zero SE up to roundoff (`no_spread`) gives p = 0 for
+    a zero difference (the same result on every run: equal, e.g. by construction) and NaN otherwise
+    (no spread, no test).
     """
     est, se, df, margin = (np.asarray(v, dtype=float) for v in (est, se, df, margin))
     with np.errstate(divide="ignore", invalid="ignore"):
         p_low = stats.t.sf((est + margin) / se, df)
         p_high = stats.t.cdf((est - margin) / se, df)
     p = np.maximum(p_low, p_high)
-    p = np.where(se == 0, np.where((est == 0) & (margin > 0), 0.0, np.nan), p)
+    zero = no_spread(se, est, margin)
+    p = np.where(zero, np.where(no_spread(np.abs(est), est, margin) & (margin > 0), 0.0, np.nan), p)
     return np.where(np.isfinite(se) & np.isfinite(df), p, np.nan)
 
 

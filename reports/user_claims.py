@@ -6,7 +6,8 @@ metric, margin, members, statement`` required, ``paper, table, source`` optional
 (or ``score``/``accuracy``) means the task's score; a user's claim has no published numbers, so
 its paper setting is the optimizers' paper points (where they have one) and its fair setting the
 tuned confirm runs, as for every claim. The launch copies the file into the study directory
-(``USER_FILE``); the report labels each of its claims as the user's (paper ``user``).
+(``USER_FILE``); the report labels each of its claims as the user's (paper ``user``), or by the
+file's own ``paper`` (``demo``: the quick preset's demonstration claim, reports/data/demo_claims.csv).
 """
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ import pandas as pd
 
 USER_FILE = "user_claims.csv"
 USER_PAPER = "user"  # the `paper` of every user claim: how the report tells them apart
+DEMO_PAPER = "demo"  # the quick preset's demonstration claim (reports/data/demo_claims.csv), not a paper's
+LABELS = {USER_PAPER: "your claims", DEMO_PAPER: "demonstration claim"}
 REQUIRED = ("claim_id", "kind", "task", "optimizer", "baseline", "metric", "margin", "members", "statement")
 OPTIONAL = ("paper", "table", "source")
 KINDS = ("beats", "similar", "time", "all")
@@ -80,20 +83,23 @@ def with_user_claims(claims: pd.DataFrame, user: pd.DataFrame | None) -> pd.Data
 
 
 def as_claims(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """User rows in reports.claims' CLAIM_COLUMNS: no published numbers, paper ``user``."""
+    """User rows in reports.claims' CLAIM_COLUMNS: no published numbers, paper ``user`` (or the
+    file's own ``paper``, e.g. ``demo`` for the quick preset's demonstration claim)."""
+    given = lambda col, default: df[col].where(df[col] != "", default) if col in df else default  # noqa: E731
     out = pd.DataFrame({
-        "claim_id": df["claim_id"], "paper": USER_PAPER, "table": pd.NA, "kind": df["kind"], "task": df["task"],
+        "claim_id": df["claim_id"], "paper": given("paper", USER_PAPER), "table": pd.NA, "kind": df["kind"], "task": df["task"],
         "optimizer": df["optimizer"], "baseline": df["baseline"], "metric": "score",
         "pub_value": float("nan"), "pub_baseline": float("nan"), "pub_delta": float("nan"),
-        "claim": df["statement"], "source": "your claims file", "margin": pd.to_numeric(df["margin"], errors="coerce"),
+        "claim": df["statement"], "source": given("source", "your claims file"), "margin": pd.to_numeric(df["margin"], errors="coerce"),
         "members": df["members"], "measured": True,
     })
     return out[columns]
 
 
 def source_label(paper: str) -> str:
-    """How the report names a claim's source: "the X paper", or "your claims" for the user's."""
-    return "your claims" if paper == USER_PAPER else f"{paper} paper"
+    """How the report names a claim's source: "X paper", "your claims" for the user's, "demonstration
+    claim" for the quick preset's."""
+    return LABELS.get(paper, f"{paper} paper")
 
 
 def load_user_claims(study_dir: str | Path) -> pd.DataFrame | None:

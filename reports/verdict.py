@@ -159,10 +159,10 @@ def answer_lines(numbers: Numbers, n_notes: int) -> list[str]:
     counts = verdict_counts(view)
     for paper, grp in view.groupby("paper", sort=False):
         if grp["claim_id"].nunique() <= MAX_NAMED:
-            lines += [f"{paper} claim: {_plain(part)}" for part in _claim_verdicts(grp)]
+            lines += [f"{source_label(paper)}: {_plain(part)}" for part in _claim_verdicts(grp)]
             continue
         c = counts[counts["paper"] == paper].set_index("setting")
-        lines += [f"{paper} claims, {SETTINGS[s]}: {_counts_text(c.loc[s])}" for s in SETTINGS if s in c.index]
+        lines += [f"{source_label(paper)}, {SETTINGS[s]}: {_counts_text(c.loc[s])}" for s in SETTINGS if s in c.index]
     for sentence in winner_sentences(numbers):
         lines.append(_plain(sentence).replace("Who wins across tasks: ", "across tasks: ")
                      .replace("Per task (tuned test score, 95% CI): ", "per task (test score, 95% CI): "))

@@ -17,7 +17,7 @@ from study.errors import SpecError, did_you_mean
 # May change on --resume; resources and concurrency apply to phases not started yet (Tune restores a
 # started phase with its own settings).
 RESUMABLE_FIELDS = {"address", "cpus_per_trial", "gpus_per_trial", "max_concurrent", "storage_is_shared",
-                    "trial_timeout", "log_to", "ladder"}  # a ladder added to a study runs only its missing rungs
+                    "trial_timeout", "log_to", "bundle", "ladder"}  # a ladder added to a study runs only its missing rungs
 
 
 class _Parser(argparse.ArgumentParser):
@@ -75,6 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     launch.add_argument("--gpus-per-trial", type=float, help="fractional values pack trials on one GPU")
     launch.add_argument("--max-concurrent", type=int,
                         help="at most this many trials at once; default as many as the resources fit")
+    launch.add_argument("--bundle", type=int,
+                        help="trials (configurations) per Ray trial, run back to back; default sized from "
+                             "the measured trial length so that a Ray trial lasts ~5 s; 1: one each")
     launch.add_argument("--storage-is-shared", action="store_true", default=None,
                         help="assert that --storage is mounted on every node of the cluster")
     launch.add_argument("--fault-rate", type=float, help="crash this share of trials once (tests retries)")
@@ -126,17 +129,21 @@ def _latest_study(root: Path) -> str:
 
 def _resume_spec(args, overrides: dict):
     """The saved spec of the study to resume; flags may repeat it, and change only runtime fields."""
+    from reports.user_claims import USER_FILE
+    from study import plugins
     from study.launch import load_state
     from study.spec import StudySpec, validate
-
-    from study import plugins
 
     root = validate(StudySpec(storage=overrides.get("storage") or "studies"))
     storage = root.storage
     name = overrides.get("name") or _latest_study(root.studies_root)
-    state = load_state(StudySpec(storage=storage, name=name).study_dir)
+    study_dir = StudySpec(storage=storage, name=name).study_dir
+    state = load_state(study_dir)
     plugins.check_manifest(state.get("plugins") or [], name)  # before loading them: missing or changed
-    saved = validate(StudySpec(**{**state["spec"], "storage": storage}))
+    spec = dict(state["spec"])
+    if spec.get("claims") and (study_dir / USER_FILE).is_file():
+        spec["claims"] = str(study_dir / USER_FILE)  # the claims as launched, wherever their file went since
+    saved = validate(StudySpec(**{**spec, "storage": storage}))
     asked = validate(StudySpec(**{**saved.to_dict(), **overrides, "storage": storage, "name": name}))
     changed = sorted(k for k in overrides if k not in RESUMABLE_FIELDS and getattr(asked, k) != getattr(saved, k))
     changed += [flag for flag in ("preset", "config") if getattr(args, flag)]
@@ -198,9 +205,15 @@ def cmd_report(args) -> int:
     if not study_dir.is_dir():
         raise SpecError(f"report: {args.dir} does not exist")
     if (study_dir / "study.json").is_file():
+        from study import plugins
         from study.console import LOG_NAME, ray_logs_to
-        from study.launch import refresh_records
+        from study.launch import load_state, refresh_records
         from study.lock import read_lock, stale_reason
+
+        try:  # the report reads only records; its plugins' search spaces label the sensitivity plots
+            plugins.ensure_loaded(load_state(study_dir).get("plugins") or [])
+        except SpecError as exc:
+            print(f"report: {exc}; the figures show the searched ranges as the records do", flush=True)
 
         holder = read_lock(study_dir)
         if holder and stale_reason(holder) is None:  # the driver writes the records: leave them to it

@@ -20,6 +20,7 @@ import pandas as pd
 
 import search_spaces
 from study import plugins, records
+from study.bundles import bundle_configs, configured_size, expand, pack, running_config_id, seconds_per_epoch
 from study.cluster import connect, plan_resources
 from study.console import LOG_NAME, attach_ray_logs
 from study.errors import SpecError
@@ -156,22 +157,24 @@ def study_plan(spec: StudySpec) -> tuple[int, float]:
 
 
 def trial_dirname(trial) -> str:
-    """A trial's directory and name are the study's trial id (Ray's default spells out the config)."""
-    config = trial.config.get("trial", trial.config)  # fixed-phase configs are nested
-    return config.get("_trial_id") or f"trial_{trial.trial_id}"
+    """A Ray trial's directory and name are the study's id of its (bundle's first) configuration
+    (Ray's default spells out the config)."""
+    return bundle_configs(trial.config)[0].get("_trial_id") or f"trial_{trial.trial_id}"
 
 
-def _run_config(spec: StudySpec, phase: str, callbacks: list):
+def _run_config(spec: StudySpec, phase: str, callbacks: list, largest_bundle: int = 1):
+    """Tune's run settings of a phase. A bundle of B configurations shares B x `max_failures`
+    retries (Tune counts failures per Ray trial; a retry reruns only unfinished configurations)."""
     from ray import tune
 
     from study.checkpoints import DropFinishedCheckpoints
     from study.retries import RetryLog
     from study.trackers import tracker_callbacks
 
-    callbacks = callbacks + tracker_callbacks(spec, phase) + [RetryLog(spec.study_dir, phase, trial_dirname)]
+    callbacks = callbacks + tracker_callbacks(spec, phase) + [RetryLog(spec.study_dir, phase, running_config_id)]
     return tune.RunConfig(
         name=phase, storage_path=spec.ray_storage, verbose=0, callbacks=[*callbacks, DropFinishedCheckpoints()],
-        failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+        failure_config=tune.FailureConfig(max_failures=spec.max_failures * largest_bundle),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
     )
 
@@ -208,7 +211,8 @@ def run_tune_phase(spec: StudySpec, cells: dict[str, dict], resources: dict, res
 
     searcher = CellSearcher(cells, spec.trials, spec.iid_trials, spec.seed,
                             spec.search_space if overrides is None else overrides,
-                            storage_path=str(spec.study_dir / OPTUNA_JOURNAL))
+                            storage_path=str(spec.study_dir / OPTUNA_JOURNAL), bundle=configured_size(spec),
+                            slots=concurrency(spec, resources))
     tune_config = tune.TuneConfig(
         search_alg=searcher, num_samples=spec.trials * len(cells), metric=METRIC, mode=MODE,
         max_concurrent_trials=concurrency(spec, resources), reuse_actors=True, trial_dirname_creator=trial_dirname,
@@ -216,7 +220,7 @@ def run_tune_phase(spec: StudySpec, cells: dict[str, dict], resources: dict, res
     )
     progress = CellProgress({progress_key(base): spec.trials for base in cells.values()}, *study_plan(spec))
     return _fit(spec, phase, tune.with_resources(run_trial, resources), resume, retry_errored,
-                tune_config=tune_config, run_config=_run_config(spec, phase, [progress]))
+                tune_config=tune_config, run_config=_run_config(spec, phase, [progress], configured_size(spec) or spec.trials))
 
 
 def run_fixed_phase(spec: StudySpec, configs: list[dict], resources: dict, resume: bool,
@@ -227,7 +231,7 @@ def run_fixed_phase(spec: StudySpec, configs: list[dict], resources: dict, resum
 
     from study.progress import CellProgress, progress_key
     from study.searcher import METRIC, MODE
-    from study.trainable import run_fixed_trial
+    from study.trainable import run_trial
 
     budget = Counter(progress_key(config) for config in configs)
     tune_trials, tune_epochs = tune_plan(spec)
@@ -235,9 +239,16 @@ def run_fixed_phase(spec: StudySpec, configs: list[dict], resources: dict, resum
                             tune_trials, tune_epochs)
     tune_config = tune.TuneConfig(metric=METRIC, mode=MODE, max_concurrent_trials=concurrency(spec, resources),
                                   reuse_actors=True, trial_dirname_creator=trial_dirname, trial_name_creator=trial_dirname)
-    return _fit(spec, name, tune.with_resources(run_fixed_trial, resources), resume, retry_errored,
-                param_space={"trial": tune.grid_search(configs)}, tune_config=tune_config,
-                run_config=_run_config(spec, name, [progress]))
+    bundles = pack(configs, concurrency(spec, resources), configured_size(spec),
+                   load_state(spec.study_dir).get("seconds_per_epoch"))  # measured by the tune phase
+    label = phase_names(spec, name if name.startswith("ladder-") else "fixed")
+    print(f"[{label}] {len(configs)} trials in {len(bundles)} Ray trials", flush=True)
+    # bundles of one: the configs themselves (nested under "trial"), as trackers log them
+    space = {"bundle": tune.grid_search(bundles)} if max(map(len, bundles)) > 1 else \
+        {"trial": tune.grid_search([b[0] for b in bundles])}
+    return _fit(spec, name, tune.with_resources(run_trial, resources), resume, retry_errored,
+                param_space=space, tune_config=tune_config,
+                run_config=_run_config(spec, name, [progress], max(map(len, bundles))))
 
 
 class StudyInterrupted(Exception):
@@ -245,14 +256,20 @@ class StudyInterrupted(Exception):
 
 
 def finished_results(results) -> list:
-    """The results of trials that ended: with their final report, or given up by Tune (ERROR).
+    """The results of trials (configurations) that ended: with their final report, or given up by
+    Tune (ERROR). A bundle's Result gives one ConfigResult per configuration (study.bundles.expand).
 
     A trial whose first attempt failed and that waits for or runs its retry also carries that
     error in its Result, but it has not ended (a Ctrl-C then must not record it as failed).
     """
     trials = results._experiment_analysis.trials  # ResultGrid keeps its results in this order
-    return [r for t, r in zip(trials, results)
-            if (r.metrics or {}).get("final") is True or t.status == t.ERROR]
+    out = []
+    for trial, result in zip(trials, results):
+        if "bundle" in (getattr(result, "config", None) or {}):
+            out += [c for c in expand(result) if c.finished or trial.status == trial.ERROR]
+        elif (result.metrics or {}).get("final") is True or trial.status == trial.ERROR:
+            out.append(result)
+    return out
 
 
 def _record(study_dir: Path, phase: str, results, expected: int, label: str | None = None) -> None:
@@ -356,8 +373,11 @@ def _run_phases(spec: StudySpec, state: dict, resources: dict, resume: bool, ret
     if "tune" in spec.phases and state["phases"].get("tune") != "done":
         results = run_tune_phase(spec, cells, resources, resume, retry_errored)
         _record(study_dir, "tune", results, expected=spec.trials * len(cells))
+        done = finished_results(results)
         state["tune_hps"] = {r.config["_trial_id"]: {h: r.config[h] for h in r.config["_hps"]}
-                             for r in results if r.config}
+                             for r in done if r.config}
+        state["seconds_per_epoch"] = seconds_per_epoch(done)  # sizes the fixed phases' bundles
+        state["tune_batch"] = max((len(bundle_configs(r.config)) for r in results if r.config), default=1)
         state["phases"]["tune"] = "done"
         _save_state(study_dir, state)
 

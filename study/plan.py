@@ -1,17 +1,21 @@
 """`python -m study plan`: what a launch with the same flags will run, before it runs.
 
-Cells, trials per phase and in total, and (with `--probe`) an estimate of the trial-hours from one
-short probe trial per task timed on this machine. Starts no Ray and writes no study.
+Cells, trials (configurations) per phase and in total, the Ray trials they are bundled into
+(study/bundles.py), and (with `--probe`) an estimate of the trial-hours and of each phase's wall
+time from one short probe trial per task timed on this machine. Starts no Ray and writes no study.
 """
 from __future__ import annotations
 
+import math
+import os
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 
 import pandas as pd
 
 import search_spaces
 from study.batch_cap import batch_caps
+from study.bundles import auto_size, cell_of, configured_size, pack
 from study.spec import PHASES, StudySpec
 from study.tasks import parse_task, runner_config
 
@@ -90,6 +94,62 @@ def trial_counts(spec: StudySpec) -> dict[str, int]:
     return {phase: counts[phase] for phase in PHASES if counts[phase]}
 
 
+# Driver time per Ray trial (benchmarks/results/cluster_occupancy.md, gpu.md: 0.25-0.35 s): the
+# driver hands out Ray trials one after another, so a phase takes at least this per Ray trial.
+DRIVER_S_PER_RAY_TRIAL = 0.35
+
+
+def plan_slots(spec: StudySpec) -> int:
+    """Trials at once for the projection: --max-concurrent, else this machine's CPUs per trial's."""
+    return spec.max_concurrent or max(1, int((os.cpu_count() or 1) // (spec.cpus_per_trial or 1.0)))
+
+
+def tune_bundle_sizes(spec: StudySpec, seconds: dict[str, float] | None, slots: int) -> list[int]:
+    """The tune phase's bundle sizes as CellSearcher hands them out: round-robin over the cells,
+    one configuration each until `slots` have been handed out (none measured yet), then the size
+    rule of study/bundles.py with `seconds` (per cell) as the measured length; None: unmeasured."""
+    if "tune" not in spec.phases:
+        return []
+    left = {f"{t}/{o}": spec.trials for t in spec.tasks for o in spec.optimizers}
+    sizes: list[int] = []
+    while any(left.values()):
+        key = max(left, key=lambda k: left[k])  # the cell with the fewest handed out
+        measured = seconds.get(key) if seconds and len(sizes) >= slots else None
+        size = configured_size(spec) or auto_size(measured, sum(left.values()), slots)
+        size = min(size, left[key])
+        left[key] -= size
+        sizes.append(size)
+    return sizes
+
+
+def phase_lines(spec: StudySpec, configs: list[dict], slots: int,
+                seconds_per_epoch: dict[str, float] | None) -> dict[str, str]:
+    """Per phase: its Ray trials (a bundle counts 1/B for each of its B configurations' phases)
+    and, with measured seconds, its projected wall time."""
+    from study.progress import duration  # imports Ray Tune: only when a line needs it
+
+    seconds = {cell: s * spec.epochs for cell, s in (seconds_per_epoch or {}).items()}
+    ray_trials: dict[str, float] = defaultdict(float)
+    work: dict[str, float] = defaultdict(float)
+    tune_sizes = tune_bundle_sizes(spec, seconds if seconds_per_epoch else None, slots)
+    ray_trials["tune"] = len(tune_sizes)
+    fixed = [c for c in configs if c["phase"] != "tune"]
+    for bundle in pack(fixed, slots, configured_size(spec), seconds_per_epoch):
+        for config in bundle:
+            ray_trials[config["phase"]] += 1 / len(bundle)
+    for config in configs:
+        per_epoch = (seconds_per_epoch or {}).get(cell_of(config))
+        work[config["phase"]] += (per_epoch or 0.0) * config["epochs"]
+    out = {}
+    for phase in ray_trials:
+        line = f"in {math.ceil(ray_trials[phase] - 1e-9)} Ray trials"
+        if seconds_per_epoch:
+            wall = max(work[phase] / slots, ray_trials[phase] * DRIVER_S_PER_RAY_TRIAL)
+            line += f", projected {duration(wall)} wall at {slots} at once"
+        out[phase] = line
+    return out
+
+
 def probe_seconds_per_epoch(spec: StudySpec, task_name: str) -> float:
     """Wall seconds of one epoch (eval interval) of a default-point trial of `task_name`, here."""
     import importlib
@@ -111,14 +171,23 @@ def print_plan(spec: StudySpec, probe: bool = False) -> int:
     print(f"study plan ({spec.preset}): {len(spec.tasks)} task(s) x {len(spec.optimizers)} optimizer(s) = {cells} cells")
     print(f"  tasks: {', '.join(spec.tasks)}")
     print(f"  optimizers: {', '.join(spec.optimizers)}")
+    slots = plan_slots(spec)
+    per_epoch = None
+    if probe:
+        per_task = {task: probe_seconds_per_epoch(spec, task) for task in spec.tasks}
+        per_epoch = {f"{t}/{o}": per_task[t] for t in spec.tasks for o in spec.optimizers}
+    lines = phase_lines(spec, configs, slots, per_epoch) if (per_epoch or configured_size(spec)) else {}
     for phase, n in counts.items():
-        print(f"  {phase}: {n} trials")
+        print(f"  {phase}: {n} trials" + (f" {lines[phase]}" if phase in lines else ""))
     if spec.ladder:
         ladder = [c for c in configs if c["phase"] == "ladder" or c["phase"].startswith("tune-")]
         print(f"  ladder: {len(ladder)} trials of its own")
         for line in rung_lines(spec):
             print(line)
     print(f"  total: {len(configs)} trials")
+    if not lines:
+        print("  Ray trials: bundles of trials sized at launch from the measured trial length (study/bundles.py); "
+              "--probe projects them, --bundle N fixes them")
     if spec.seeds_max:
         most = most_configs(spec)
         print(f"  seeds auto, {spec.seeds} to {spec.seeds_max} per cell: {len(configs)} trials if every claim is decided "
@@ -144,11 +213,11 @@ def print_plan(spec: StudySpec, probe: bool = False) -> int:
         most_epochs[config["task"]] += config["epochs"]
     total = 0.0
     for task_name in spec.tasks:
-        per_epoch = probe_seconds_per_epoch(spec, task_name)
-        hours = per_epoch * epochs[task_name] / 3600
+        seconds = per_task[task_name]
+        hours = seconds * epochs[task_name] / 3600
         total += hours
-        most = f" (at most {per_epoch * most_epochs[task_name] / 3600:.2f} with seeds auto)" if spec.seeds_max else ""
-        print(f"  probe {task_name}: {per_epoch:.1f} s per epoch here -> {hours:.2f} trial-hours{most}")
+        most = f" (at most {seconds * most_epochs[task_name] / 3600:.2f} with seeds auto)" if spec.seeds_max else ""
+        print(f"  probe {task_name}: {seconds:.1f} s per epoch here -> {hours:.2f} trial-hours{most}")
     device = f"x {gpus:g} GPU per trial = {total * gpus:.2f} GPU-hours" if gpus else "(one device per trial)"
     print(f"  estimate: {total:.2f} trial-hours {device}, if trials run as fast as the probe did here")
     return 0

@@ -14,7 +14,8 @@ import time
 
 from ray.tune import Callback
 
-FINISHED = ("TERMINATED", "ERROR")
+from study.bundles import bundle_configs, trial_states
+
 
 
 class _Launch:
@@ -87,21 +88,27 @@ class CellProgress(Callback):
         self.scores = {key: [] for key in self.budget}
         self.failed = {key: 0 for key in self.budget}
         self.diverged = {key: 0 for key in self.budget}
+        self.unscored = {key: 0 for key in self.budget}
         self.done_trials, self.done_epochs = self.before
         self.synced = False
 
-    def _count(self, trial, errored: bool) -> str | None:
-        config = trial.config.get("trial", trial.config)  # fixed-phase configs are nested
+    def _count(self, config: dict, result: dict | None, errored: bool) -> str | None:
+        """Count one finished trial (configuration); `result` None: finished, its score unknown here
+        (a configuration a restored bundle finished before the last one)."""
         key = progress_key(config)
-        if key not in self.budget or trial.trial_id in self.counted:
+        config_id = config.get("_trial_id") or id(config)
+        if key not in self.budget or config_id in self.counted:
             return None
-        self.counted.add(trial.trial_id)
-        score = trial_score(config, trial.last_result or {}, errored)
-        self.diverged[key] += not errored and (trial.last_result or {}).get("status") == "diverged"
-        if score is None:
-            self.failed[key] += 1
+        self.counted.add(config_id)
+        if result is not None:
+            score = trial_score(config, result, errored)
+            self.diverged[key] += not errored and result.get("status") == "diverged"
+            if score is None:
+                self.failed[key] += 1
+            else:
+                self.scores[key].append(score)
         else:
-            self.scores[key].append(score)
+            self.unscored[key] += 1
         self.done_trials += 1
         self.done_epochs += float(config.get("epochs", 1))
         return key
@@ -110,16 +117,20 @@ class CellProgress(Callback):
         """Count the trials a restored run starts with as finished (not part of this run's rate)."""
         self.synced = True
         for trial in trials:
-            if trial is not current and trial.status in FINISHED:
-                self._count(trial, trial.status == "ERROR")
+            if trial is current:
+                continue
+            for config, state, result in trial_states(trial.config, trial.status, trial.last_result):
+                if state == "TERMINATED":
+                    self._count(config, result or None, False)
+                elif state == "ERROR":
+                    self._count(config, {}, True)
 
-    def _finish(self, trials, trial, errored: bool) -> None:
+    def _finish(self, trials, trial, config: dict, result: dict, errored: bool) -> None:
         if not self.synced:
             self._sync(trials, trial)
-        key = self._count(trial, errored)
+        key = self._count(config, result, errored)
         if key is None:
             return
-        config = trial.config.get("trial", trial.config)
         _Launch.epochs += float(config.get("epochs", 1))
         print(f"{key}: {self._cell(key, config)} | {self._study()}", flush=True)
 
@@ -133,7 +144,7 @@ class CellProgress(Callback):
         else:
             value = f"{stat} {sum(scores) / len(scores):.1f}"
         notes = [f"{n} {what}" for n, what in ((self.diverged[key], "diverged"), (failed, "errored")) if n]
-        return f"{len(scores) + failed}/{self.budget[key]} done, {value}" + (f" ({', '.join(notes)})" if notes else "")
+        return f"{len(scores) + failed + self.unscored[key]}/{self.budget[key]} done, {value}" + (f" ({', '.join(notes)})" if notes else "")
 
     def _study(self) -> str:
         now = time.monotonic()
@@ -147,8 +158,15 @@ class CellProgress(Callback):
         if _Launch.first_trial is None:
             _Launch.first_trial = time.monotonic()
 
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        """A configuration of a bundle finished: its line now, not when the bundle ends."""
+        if result.get("final") is True and "bundle" in trial.config:
+            self._finish(trials, trial, bundle_configs(trial.config)[int(result.get("config_index", 0))], result, False)
+
     def on_trial_complete(self, iteration, trials, trial, **info):
-        self._finish(trials, trial, errored=False)
+        result = trial.last_result or {}
+        self._finish(trials, trial, bundle_configs(trial.config)[int(result.get("config_index", 0))], result, False)
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        self._finish(trials, trial, errored=True)
+        for config in bundle_configs(trial.config):  # those it had not finished (the others are counted)
+            self._finish(trials, trial, config, {}, True)

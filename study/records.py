@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from study.bundles import BUNDLE_KEYS
+
 TRIAL_COLUMNS = [
     "trial_id", "phase", "task", "optimizer", "protocol", "seed", "status", "score", "test_score",
     "chance", "iid", "train_loss", "steps", "wall_time", "time_per_step", "epochs_done", "error",
@@ -25,13 +27,13 @@ RESULT_KEYS = ("score", "test_score", "chance", "train_loss", "steps", "wall_tim
 TEXT_KEYS = ("device_name", "device_kind")
 # The runner's named results kept as extra columns (e.g. MNLI's test_acc_mm, GLUE's truncated_train).
 NAMED_RESULT_PREFIXES = ("val_", "test_", "truncated_")
-# Keys Ray adds to every result, the adapter's own flags and the task's constant chance level (in
+# Keys Ray adds to every result, the adapter's own flags and bundle tags and the task's constant chance level (in
 # trials.csv): not part of the per-epoch history.
 RAY_KEYS = {
     "timestamp", "time_this_iter_s", "time_total_s", "training_iteration", "pid", "node_ip",
     "time_since_restore", "iterations_since_restore", "checkpoint_dir_name", "done", "final",
     "trial_id", "date", "hostname", "config", "should_checkpoint", "chance",
-}
+} | BUNDLE_KEYS
 
 
 HISTORY_COLUMNS = ["trial_id", "phase", "task", "optimizer", "epoch", "key", "value"]
@@ -101,7 +103,7 @@ def history_rows(trial_id: str, config: dict, frame: pd.DataFrame | None) -> pd.
 
 
 def rows_from_results(results) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A Tune ResultGrid -> (trials, history) frames."""
+    """Finished trials (Tune Results, or a bundle's study.bundles.ConfigResults) -> (trials, history)."""
     rows, histories = [], []
     for result in results:
         config = result.config or {}

@@ -6,9 +6,17 @@ that have budget left; the first `iid_trials` of a cell come from TPE's random s
 and are marked `iid`. TPE counts only finished trials towards its start-up, so with trials
 running in parallel a few more may be drawn at random; they are not marked, and the
 expected-max curves use exactly the first R.
+
+Bundles (study/bundles.py): each Ray trial gets B configurations of one cell, asked from its TPE
+one after another before any of them finishes; TPE's constant liar treats the asked but unfinished
+ones as pending (it pretends they scored worst), so the B differ and the search stays
+sequential-model-based with batches of B. B is `--bundle`, else sized from the configurations'
+measured seconds (the cell's, else the study's; 1 until one has finished). Each configuration is
+told to its TPE as soon as its final report arrives, not when its bundle ends.
 """
 from __future__ import annotations
 
+import math
 import zlib
 
 import optuna
@@ -18,6 +26,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 import search_spaces
 from study.batch_cap import capped_overrides
+from study.bundles import auto_size
 
 METRIC, MODE = "score", "max"
 
@@ -53,7 +62,7 @@ class CellSearcher(Searcher):
     """
 
     def __init__(self, cells: dict[str, dict], trials: int, iid_trials: int, seed: int, overrides: dict,
-                 storage_path: str | None = None):
+                 storage_path: str | None = None, bundle: int | None = None, slots: int = 1):
         super().__init__(metric=METRIC, mode=MODE)
         self.memory = optuna.storages.InMemoryStorage()
         self.storage_path = storage_path
@@ -72,7 +81,11 @@ class CellSearcher(Searcher):
                                                storage=self.memory)
         self.iid_trials = iid_trials
         self.suggested = {key: 0 for key in cells}
-        self.owner: dict[str, str] = {}  # trial_id -> cell key
+        self.owner: dict[str, tuple[str, list[str]]] = {}  # Ray trial id -> (cell key, its configs' ids)
+        self.told: set[str] = set()  # configuration ids whose result reached their TPE
+        self.bundle, self.slots = bundle, slots
+        self.seconds: dict[str, list[float]] = {key: [] for key in cells}  # measured seconds per configuration
+        self.largest = 0  # the largest bundle handed out: the search's batch size
 
     def set_search_properties(self, metric, mode, config, **spec) -> bool:
         return True  # metric and mode are fixed at construction
@@ -84,20 +97,50 @@ class CellSearcher(Searcher):
         if not open_cells:
             return Searcher.FINISHED
         key = min(open_cells, key=lambda k: self.suggested[k])  # round-robin, stable order
-        index = self.suggested[key]
-        params = self.searchers[key].suggest(trial_id)
-        self.suggested[key] += 1
-        self.owner[trial_id] = key
-        return {**self.cells[key], **params, "trial_index": index, "iid": index < self.iid_trials,
-                "_trial_id": tune_trial_id(self.cells[key], index), "_hps": sorted(params)}
+        size = min(self.bundle_size(key), self.trials - self.suggested[key])
+        configs = []
+        for _ in range(size):
+            index = self.suggested[key]
+            config_id = tune_trial_id(self.cells[key], index)
+            params = self.searchers[key].suggest(config_id)  # an Optuna ask, pending until told
+            self.suggested[key] += 1
+            configs.append({**self.cells[key], **params, "trial_index": index, "iid": index < self.iid_trials,
+                            "_trial_id": config_id, "_hps": sorted(params)})
+        self.owner[trial_id] = (key, [c["_trial_id"] for c in configs])
+        self.largest = max(self.largest, size)
+        return {"bundle": configs} if size > 1 else configs[0]  # one: a plain config, as trackers log it
+
+    def bundle_size(self, key: str) -> int:
+        """--bundle, else the size rule of study/bundles.py from the measured seconds."""
+        if self.bundle:
+            return self.bundle
+        measured = self.seconds[key] or [s for v in self.seconds.values() for s in v]
+        remaining = sum(self.trials - n for n in self.suggested.values())
+        return auto_size(sum(measured) / len(measured) if measured else None, remaining, self.slots)
 
     # Intermediate results are not forwarded: no pruner uses them, and a retried trial would
-    # report its epochs to Optuna twice.
+    # report its epochs to Optuna twice. A configuration's final report is told once.
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        if result.get("final") is True:
+            self._tell(trial_id, result.get("config_id"), result)
+
+    def _tell(self, trial_id: str, config_id: str | None, result: dict | None, error: bool = False) -> None:
+        key, ids = self.owner.get(trial_id, (None, []))
+        if config_id not in ids or config_id in self.told:
+            return
+        self.told.add(config_id)
+        self.searchers[key].on_trial_complete(config_id, result=result, error=error)
+        seconds = (result or {}).get("config_time_s")
+        if isinstance(seconds, (int, float)) and math.isfinite(seconds):
+            self.seconds[key].append(float(seconds))
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        key = self.owner.get(trial_id)
-        if key is not None:
-            self.searchers[key].on_trial_complete(trial_id, result=result, error=error)
+        """The bundle ended: its configurations without a final report failed (Tune gave up)."""
+        if result and result.get("final") is True and not error:
+            self._tell(trial_id, result.get("config_id"), result)
+        for config_id in self.owner.get(trial_id, (None, []))[1]:
+            self._tell(trial_id, config_id, None, error=True)
 
     def export(self) -> None:
         """Copy the cells' newly finished Optuna trials into the journal file."""

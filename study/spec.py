@@ -45,6 +45,7 @@ class StudySpec:
     cpus_per_trial: float | None = None  # None: sized from the cluster
     gpus_per_trial: float | None = None  # None: 1 GPU per trial if the cluster has GPUs, else 0
     max_concurrent: int | None = None
+    bundle: int | None = None  # configurations per Ray trial (study/bundles.py); None: sized automatically
     storage_is_shared: bool = False  # the user asserts --storage is visible to every node
     max_failures: int = 2  # retries of a crashed trial
     fault_rate: float = 0.0  # probability that a trial crashes on its first attempt (tests)
@@ -173,6 +174,8 @@ def validate(spec: StudySpec) -> StudySpec:
     spec.max_failures = _positive_int("max_failures", spec.max_failures, allow_zero=True)
     if spec.max_concurrent is not None:
         spec.max_concurrent = _positive_int("max_concurrent", spec.max_concurrent)
+    if spec.bundle is not None:
+        spec.bundle = _positive_int("bundle", spec.bundle)
     spec.phases = _names("phases", spec.phases)
     for phase in spec.phases:
         if phase not in PHASES:

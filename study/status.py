@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from study import records
+from study.bundles import trial_states
 from study.errors import SpecError
 from study.lock import read_lock, stale_reason
 from study.spec import StudySpec, is_uri
@@ -36,12 +37,13 @@ def _ray_trials(spec: StudySpec, phase_file: str) -> list[dict]:
     except Exception:  # noqa: BLE001 - no state written yet, or one cut short: nothing to show
         return []
     out = []
-    for trial in analysis.trials:
-        config = trial.config.get("trial", trial.config)
-        result = trial.last_result or {}
-        out.append({"phase": config.get("phase"), "task": config.get("task"), "optimizer": config.get("optimizer"),
-                    "state": trial.status, "status": result.get("status") if result.get("final") else None,
-                    "score": result.get("score")})
+    for trial in analysis.trials:  # a bundle: each of its configurations (study.bundles.trial_states)
+        for config, state, result in trial_states(trial.config, trial.status, trial.last_result):
+            result = result or {}
+            finished = state == "TERMINATED" or result.get("final")
+            out.append({"phase": config.get("phase"), "task": config.get("task"), "optimizer": config.get("optimizer"),
+                        "state": state, "status": (result.get("status") or "ok") if finished else None,
+                        "score": result.get("score")})
     return out
 
 

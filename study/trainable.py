@@ -1,4 +1,8 @@
-"""The Ray Tune trainable: a thin adapter from a trial's config to a runner's `train`.
+"""The Ray Tune trainable: a thin adapter from a trial's configs to a runner's `train`.
+
+A Ray trial runs a bundle of configurations back to back (study/bundles.py); each is one trial of
+the records, with its own reports (tagged `config_index`, `config_id`), timeout, error handling,
+fault injection and final report (with `config_time_s`, its measured seconds).
 
 It picks the runner named by `_runner`, pins torch's threads to the trial's CPUs, forwards the
 runner's per-epoch reports to `tune.report`, carries the runner's checkpoint directory
@@ -10,13 +14,16 @@ with `final=True`. A diverged trial's score is its task's chance level (never dr
 Errors the trial's own config causes (out of memory, shape mismatches, invalid values) end the
 trial normally with `status=error`, the cause in `error` and the chance score, so that the cell's
 TPE learns to avoid that region; every other exception propagates and Tune retries the trial
-(FailureConfig). A trial past `_trial_timeout` seconds ends with `status=timeout` the same way.
+(FailureConfig). A trial past `_trial_timeout` seconds ends with `status=timeout` the same way. A bundle checkpoints
+after each configuration but its last, so that a restart (a retry, a resumed driver) skips the
+configurations it finished.
 """
 from __future__ import annotations
 
 import contextlib
 import ctypes
 import importlib
+import json
 import math
 import os
 import random
@@ -25,11 +32,14 @@ import shutil
 import sys
 import tempfile
 import threading
+import time
 import types
 from pathlib import Path
 
 import ray
 from ray import tune
+
+from study.bundles import bundle_configs
 
 
 class InjectedFault(RuntimeError):
@@ -148,9 +158,44 @@ def device_share(assigned: dict, cpus_on_node: int) -> int:
     return max(1, int(cpus_on_node // max(1.0, float(assigned.get("CPU", 1.0)))))
 
 
+BUNDLE_STATE = "bundle.json"  # in a bundle's checkpoint: how many of its configurations finished
+
+
+def _bundle_progress(checkpoint_dir: Path) -> int:
+    """Configurations of this bundle finished before a restart (read from, and removed from, the
+    restored checkpoint, so that the runner sees only its own files)."""
+    state = checkpoint_dir / BUNDLE_STATE
+    if not state.is_file():
+        return 0
+    done = int(json.loads(state.read_text())["done"])
+    state.unlink()
+    return done
+
+
+def _clear(directory: Path) -> None:
+    for path in directory.iterdir():
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
 def run_trial(config: dict) -> None:
-    """Ray Tune function trainable: run one trial of any task."""
+    """Ray Tune function trainable: run a Ray trial's configurations (study/bundles.py) one after
+    another, each as one trial of the records. A bundle restarted by Tune (an infrastructure error,
+    a resumed driver) continues from its checkpoint: the configurations it finished are not rerun."""
+    configs = bundle_configs(config)
+    with tempfile.TemporaryDirectory(prefix="bundle-") as tmp:
+        restored = Path(tmp)
+        _restore_checkpoint(restored)
+        done = _bundle_progress(restored)
+        for index in range(done, len(configs)):
+            _run_config(configs[index], index, len(configs), restored if index == done else None)
+
+
+def _run_config(config: dict, index: int, size: int, restored: Path | None) -> None:
+    """One configuration of a bundle (index of size): its reports, tagged with its index and id,
+    and its final result; `restored` holds the runner's files of a run to resume, if any."""
     trial_id = config.get("_trial_id") or tune.get_context().get_trial_id()
+    started = time.perf_counter()
+    tag = {"config_index": index, "config_id": trial_id}
     if config.get("_plugins"):
         from study import plugins
 
@@ -163,19 +208,25 @@ def run_trial(config: dict) -> None:
 
     with tempfile.TemporaryDirectory(prefix=f"ckpt-{trial_id}-") as tmp:
         checkpoint_dir = Path(tmp)
-        _restore_checkpoint(checkpoint_dir)
+        if restored is not None:
+            shutil.copytree(restored, checkpoint_dir, dirs_exist_ok=True)
         run_config = {**config, "_checkpoint_dir": str(checkpoint_dir)}
         if "_build" in config:  # a paper's own implementation; the records keep the cell's name
             run_config["optimizer"] = config["_build"]
 
+        def checkpoint(done: int):
+            """The runner's files (if any) and the bundle's progress, for a restart."""
+            if size > 1:
+                (checkpoint_dir / BUNDLE_STATE).write_text(json.dumps({"done": done}))
+            return tune.Checkpoint.from_directory(str(checkpoint_dir))
+
         def report(metrics: dict) -> None:
             nonlocal chance
             chance = float(metrics.get("chance", chance))
-            cleaned = _clean({**metrics, "final": False}, chance)
+            cleaned = _clean({**metrics, **tag, "final": False}, chance)
             if any(checkpoint_dir.iterdir()):
-                tune.report(cleaned, checkpoint=tune.Checkpoint.from_directory(str(checkpoint_dir)))
-                for path in checkpoint_dir.iterdir():  # persisted by Tune: drop the local copy
-                    path.unlink()
+                tune.report(cleaned, checkpoint=checkpoint(index))
+                _clear(checkpoint_dir)  # persisted by Tune: drop the local copy
             else:
                 tune.report(cleaned)
             _maybe_inject_fault(config, trial_id)
@@ -187,17 +238,17 @@ def run_trial(config: dict) -> None:
             result = {"status": "timeout", "error": f"trial passed --trial-timeout {config['_trial_timeout']:g} s"}
         except Exception as exc:
             if not is_config_error(exc):
-                raise  # infrastructure: Tune retries the trial
+                raise  # infrastructure: Tune retries the trial (a bundle: from this configuration)
             line = (str(exc).strip().splitlines() or [""])[0][:300]
             result = {"status": "error", "error": f"{type(exc).__name__}: {line}"}
         chance = float(result.get("chance", chance))
         share = device_share(ray.get_runtime_context().get_assigned_resources(), os.cpu_count() or 1)
-        final = {**result, "device_share": share, "final": True}
+        final = {**result, **tag, "device_share": share, "final": True,
+                 "config_time_s": time.perf_counter() - started}  # sizes later bundles (study/bundles.py)
         if final.get("status") != "ok":
             final["score"] = chance
-        tune.report(_clean(final, chance))
-
-
-def run_fixed_trial(config: dict) -> None:
-    """Trainable of the fixed phase, whose param_space is a grid over whole trial configs."""
-    run_trial(config["trial"])
+        if index + 1 < size:  # the next configuration starts afresh; a restart skips this one
+            _clear(checkpoint_dir)
+            tune.report(_clean(final, chance), checkpoint=checkpoint(index + 1))
+        else:
+            tune.report(_clean(final, chance))

@@ -163,13 +163,15 @@ def ref_thermolion(init, seq, lr, betas, c, boost, weight_decay, eps):
 @pytest.fixture(params=["chunked", "small_chunks", "multi_tensor", "compiled"])
 def thermolion_path(request, monkeypatch):
     """ThermoLion's CPU chunked path (one chunk, or many of 7 entries), its multi-tensor path and
-    that path under torch.compile (inductor's C++ backend on the CPU; ``compiled=True``)."""
+    that path under torch.compile (inductor's C++ backend on the CPU; ``compiled=True``, with the
+    gate diagnostic on, which changes no update)."""
     if request.param == "small_chunks":
         monkeypatch.setattr(thermolion_module, "CHUNK", 7)
     if request.param == "multi_tensor":
         monkeypatch.setattr(thermolion_module, "use_chunks", lambda *lists: False)
-    if request.param == "compiled":
-        monkeypatch.setattr(ThermoLion, "__init__", functools.partialmethod(ThermoLion.__init__, compiled=True))
+    if request.param == "compiled":  # diagnostics on throughout: the tests share graphs (compiling is slow)
+        monkeypatch.setattr(ThermoLion, "__init__",
+                            functools.partialmethod(ThermoLion.__init__, compiled=True, diagnostics=True))
     return request.param
 
 

@@ -159,6 +159,28 @@ def test_resume_refuses_a_missing_or_changed_plugin(tmp_path):
         plugins.check_manifest([record], "s")
 
 
+def test_resume_judges_the_claims_as_launched_even_if_their_file_is_gone(tmp_path):
+    import argparse
+    import json
+    import shutil
+
+    from reports.user_claims import USER_FILE
+    from study.cli import _resume_spec
+    from study.spec import StudySpec, validate
+
+    claims = tmp_path / "claims.csv"
+    shutil.copyfile(EXAMPLE / "claims.csv", claims)
+    claims.write_text(claims.read_text().replace("adabelief", "lion"))
+    spec = validate(StudySpec(name="s", storage=str(tmp_path / "studies"), claims=str(claims)))
+    spec.study_dir.mkdir(parents=True)
+    (spec.study_dir / "study.json").write_text(json.dumps({"name": "s", "spec": spec.to_dict(), "phases": {}}))
+    shutil.copyfile(claims, spec.study_dir / USER_FILE)  # what the launch keeps
+    claims.unlink()
+    args = argparse.Namespace(preset=None, config=None)
+    resumed = _resume_spec(args, {"name": "s", "storage": str(tmp_path / "studies")})
+    assert resumed.claims == str(spec.study_dir / USER_FILE)
+
+
 PLUGIN_HEAD = "import torch\nfrom study.plugins import register_optimizer, register_task\n"
 GOOD = "lambda p, **hp: torch.optim.SGD(p, **hp)"
 SPACE = '{"lr": {"low": 1e-4, "high": 1e-1}, "weight_decay": 0.0}'

@@ -168,7 +168,7 @@ def test_study_report_cli_writes_the_new_columns_and_verdicts(tmp_path, capsys):
     assert out[-1] == f"report: {path / 'report.html'}" and set(out[-2]) == {"="}
     rule = max(i for i, line in enumerate(out) if " verdict " in line)
     assert out[rule + 1:-2] == (path / "verdict.txt").read_text().splitlines()
-    assert out[rule + 1].startswith("thermolion claims, paper's protocol: ")
+    assert out[rule + 1].startswith("thermolion paper, paper's protocol: ")
     claims = pd.read_csv(path / "claims.csv").set_index("claim_id")
     row = claims.loc["thermolion-T1-cifar10-thermolion-adam"]
     for setting in ("paper", "fair"):
@@ -214,3 +214,30 @@ def test_without_a_claim_the_ranking_comes_first_and_the_caveats_are_notes(tmp_p
     assert "No published claim concerns" in notes and "**Smoke-test budget**" in notes
     assert "No published claim" not in top[:top.index("<details>")]
     assert files["verdict.txt"].read_text().splitlines()[1].startswith("per task (test score, 95% CI): digits: ")
+
+
+def test_the_quick_preset_judges_its_labelled_demonstration_claim(tmp_path):
+    """The default launch names a claims file (the preset's `claims`): its one demonstration claim is
+    judged by reports.claims like any other, labelled as a demonstration, first in the report."""
+    import shutil
+
+    from reports.user_claims import USER_FILE
+    from study.presets import DEMO_CLAIMS
+    from study.spec import build_spec
+
+    assert build_spec("quick", None, {}).claims == DEMO_CLAIMS
+    assert build_spec("quick", None, {"claims": None}).claims == DEMO_CLAIMS
+    path = make_study(tmp_path / "q", tasks=("digits",), optimizers=("adamw", "sgd"), n_trials=4, iid_trials=3,
+                      seeds=2, missing=(), partial=(), history=False)
+    shutil.copyfile(DEMO_CLAIMS, path / USER_FILE)  # as the launch stores a study's claims file
+    files = write_report(path, log=lambda msg: None)
+    row = pd.read_csv(path / "claims.csv").set_index("claim_id").loc["demo-digits-adamw-sgd"]
+    assert row["paper"] == "demo" and row["fair_n"] == 2 and np.isfinite(row["fair_delta"])
+    assert row["fair_verdict"] in ("holds", "does not hold", "inconclusive")  # judged (2 paired seeds)
+    top = files["report.md"].read_text().split("<details>")[0]
+    assert top.split("\n\n")[1].startswith("- **demonstration claim** (1 claim about this study): Demonstration claim, "
+                                           "not from a paper: AdamW beats SGD on digits: **")
+    answer = files["verdict.txt"].read_text().splitlines()[0]
+    assert answer.startswith("demonstration claim: Demonstration claim, not from a paper: AdamW beats SGD on digits: ")
+    assert f"{row['paper_verdict']} under the paper's protocol" in answer
+    assert f"{row['fair_verdict']} under the fair protocol (tuned) ({row['fair_delta']:.1f} [" in answer

@@ -92,3 +92,49 @@ def test_next_round_raises_exactly_the_cells_undecided_claims_read():
     assert cells == expected
     assert "thermolion > adam on mnist5k (paper): 2 → 3 seeds, interval still crosses 0" in why
     assert {c["_trial_id"] for c in new}.isdisjoint(c["_trial_id"] for c in configs)
+
+
+def _confirm(cells: dict) -> pd.DataFrame:
+    """mnist5k confirm trials from {optimizer: [score or None (errored)]}, seeds 1000, 1001, ..."""
+    rows = [{"trial_id": f"c-{opt}-{i}", "phase": "confirm", "task": "mnist5k", "optimizer": opt, "protocol": "fair",
+             "seed": 1000 + i, "status": "ok" if v is not None else "error", "score": v if v is not None else np.nan,
+             "test_score": v if v is not None else np.nan, "chance": 10.0}
+            for opt, scores in cells.items() for i, v in enumerate(scores)]
+    return normalize_trials(pd.DataFrame(rows))
+
+
+def test_a_claim_with_no_test_at_the_first_look_gets_more_seeds():
+    """Review finding 2: both seeds give the same 0.2-point difference (100 * correct / 1000), so the first look
+    has no test; the claim is raised to the next look instead of being left at 2 seeds as "not run"."""
+    acc = lambda k: 100 * (k / 1000)
+    trials = _confirm({"thermolion": [acc(971), acc(975)], "adam": [acc(969), acc(973)],
+                       "muadam_paper": [acc(900), acc(905)]})
+    row = rounds.claim_rounds(trials, 2, 10, done=1).set_index(["setting", "claim_id"]).loc[("fair", CLEAR)]
+    assert not row["decided"] and row["verdict"] == "inconclusive" and row["next_seeds"] == 3
+    assert row["why"] == "2 → 3 seeds, no test yet: the same difference on every seed: no spread to test"
+    at_max = rounds.claim_rounds(trials, 2, 2).set_index(["setting", "claim_id"]).loc[("fair", CLEAR)]
+    assert at_max["verdict"] == "not run" and np.isnan(at_max["next_seeds"])
+
+
+def test_a_look_with_fewer_seeds_than_its_count_is_not_a_test():
+    """Review finding 3 (repro_err): a 3-6 study whose muadam_paper trials of rounds 2-3 errored has the same 3
+    pairs at every look. Their p (0.0086) fails look 1's level; re-tested at looks 2-3's looser levels it was
+    "decided at 5 seeds". Those looks are skipped, and the claim reports the 3 seeds it has."""
+    d3 = [1.1, 0.9, 1.25]
+    trials = _confirm({"thermolion": [95.0 + d for d in d3] + [95.0] * 3, "adam": [95.1, 94.8, 95.3],
+                       "muadam_paper": [95.0] * 3 + [None] * 3})
+    final = rounds.claim_rounds(trials, 3, 6).set_index(["setting", "claim_id"]).loc["fair"]
+    close = final.loc[CLOSE]
+    assert not close["decided"] and close["seeds"] == 3 and close["verdict"] == "inconclusive"
+    assert close["why"].startswith("max reached")
+    assert final.loc[CLEAR, "seeds"] == 3  # adam ran 3 seeds: never "at 6 seeds"
+
+
+def test_report_means_agree_with_the_decided_look(trials):
+    """Review finding 4: the clear claim was decided at 3 seeds while thermolion ran on to 6 for the other claim;
+    its means, run counts and p are those of the 3 seeds it was decided on, not all 6."""
+    row = rounds.apply_rounds(claims.check_claims(trials), trials, 3, 6).set_index("claim_id").loc[CLEAR]
+    first3 = trials[(trials["optimizer"] == "thermolion") & (trials["seed"] < 1003)]["test_value"].mean()
+    assert row["fair_ours"] == pytest.approx(first3) and row["fair_n_a"] == 3 and row["fair_n"] == 3
+    assert row["fair_ours"] - row["fair_ours_baseline"] == pytest.approx(row["fair_delta"])
+    assert row["fair_p"] < 0.05 and np.isnan(row["fair_p_holm"])

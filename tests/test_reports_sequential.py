@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from calibration_sim import simulate_sequential
-from reports import sequential, stats
+from reports import claims, sequential, stats
 
 
 def test_schedule_grows_by_half_and_ends_at_max():
@@ -64,3 +64,20 @@ def test_sequential_decisions_freeze_decided_claims():
     fractions = sequential.information([2, 3, 5], 5)
     stop, rep, adj = sequential.sequential_decisions(p, fractions)
     assert stop.tolist() == [0, -1] and adj[0] < 0.05 <= adj[1] and rep[1] == 1.0
+
+
+def test_a_claim_decided_later_reports_the_look_its_evidence_came_from():
+    """Review finding 5: claim 0's repeated p (0.027) came from look 3 (p 0.0008, estimate +0.66); BH decides
+    it at look 5, when two other claims become significant, where its own p is 0.985 and its estimate -0.01.
+    The verdict and interval must come from look 3 ("holds"), not look 5 ("does not hold")."""
+    fractions = sequential.information(sequential.schedule(2, 10), 10)
+    p = np.array([[0.059, 0.017, 0.0008, 0.466, 0.985],
+                  [0.5, 0.5, 0.5, 0.5, 1e-12],
+                  [0.5, 0.5, 0.5, 0.5, 1e-12],
+                  [0.9, 0.9, 0.9, 0.9, 0.9]])
+    est = np.array([0.73, 0.65, 0.66, -0.44, -0.0104])
+    stop, rep, adj = sequential.sequential_decisions(p, fractions)
+    assert stop[0] == 4 and adj[0] < 0.05
+    look = sequential.evidence_look(p, fractions, stop)
+    assert look.tolist() == [2, 4, 4, -1]
+    assert claims.decide("beats", est[look[0]], adj[0]) == "holds"

@@ -120,3 +120,18 @@ def test_no_spread_is_no_test_unless_the_runs_are_equal():
     assert stats.paired_t([0.0, 0.0])[3] == 1.0  # equal on every seed: no difference
     assert np.isnan(stats.welch_t([1.0, 1.0], [2.0, 2.0])[3])
     assert stats.tost(0.0, 0.0, 2.0, 1.0) == 0.0 and np.isnan(stats.tost(0.5, 0.0, 2.0, 1.0))
+
+
+def test_roundoff_spread_is_no_spread_in_paired_welch_and_tost():
+    """Review finding 1: two seeds with the same 0.2-point difference, scored as the vision runner scores
+    (100 * correct / 1000), differ only by float roundoff; that is no spread (no test), not p ~ 1e-14."""
+    acc = lambda k: 100 * (np.asarray(k) / 1000)
+    d = acc([960, 964]) - acc([958, 962])
+    assert d[0] != d[1]  # 0.20000000000000284 and 0.19999999999998863
+    assert np.isnan(stats.paired_t(d)[3])
+    assert stats.paired_t(acc([960, 964]) - acc([960, 964]))[3] == 1.0
+    assert np.isnan(stats.welch_t(acc([960, 960]) + 1e-13, acc([958, 958]))[3])
+    est, _, _, _, se, df = stats.paired_t(d)
+    assert np.isnan(stats.tost(est, se, df, 1.0)) and stats.tost(1e-15, 1e-15, 1.0, 1.0) == 0.0
+    # genuinely different seeds keep their test
+    assert stats.paired_t(np.array([0.2, 0.2 + 1e-6]))[3] < 1e-5
