@@ -96,13 +96,18 @@ def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
 
 
 _COMPILED: dict = {}
+# torch.compile's backend for the compiled steps. Tests on a small CPU set "aot_eager": the same
+# captured full graph (graph breaks, host reads and recompiles show there too) without inductor's
+# C++ code generation, which costs minutes per process on 2 cores; one test keeps inductor.
+COMPILE_BACKEND = "inductor"
 
 
 def compiled(fn):
-    """``fn`` under torch.compile (inductor, one full graph, static shapes), one wrapper per process."""
-    if fn not in _COMPILED:
-        _COMPILED[fn] = torch.compile(fn, fullgraph=True, dynamic=False)
-    return _COMPILED[fn]
+    """``fn`` under torch.compile (one full graph, static shapes), one wrapper per function and backend."""
+    key = (fn, COMPILE_BACKEND)
+    if key not in _COMPILED:
+        _COMPILED[key] = torch.compile(fn, fullgraph=True, dynamic=False, backend=COMPILE_BACKEND)
+    return _COMPILED[key]
 
 
 class CompiledStep:

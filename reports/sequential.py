@@ -3,8 +3,10 @@
 Looking at a claim after every round and stopping when it is significant inflates a fixed-sample
 test's error rate (five looks at 0.05 give ~0.14). Here each claim is tested with a group-sequential
 design: Lan & DeMets (1983) alpha spending with the O'Brien-Fleming-type function
-alpha(t) = 2 - 2 Phi(z_{1-alpha/2} / sqrt(t)) on the information fraction t = n / n_max (seeds so
-far over the maximum), boundaries by the recursive numerical integration of Armitage, McPherson
+alpha(t) = 2 - 2 Phi(z_{1-alpha/2} / sqrt(t)) on the information fraction t = (n - 1) / (n_max - 1)
+(degrees of freedom so far over the final ones; it sets both the spending time and the assumed
+Brownian correlation, and its validity rests on simulation of Gaussian scores: the level is kept,
+tests/test_reports_sequential.py, benchmarks/results/calibration.md), boundaries by the recursive numerical integration of Armitage, McPherson
 & Rowe (1969) (Jennison & Turnbull 2000, ch. 19). The t statistics of small seed counts enter
 through their fixed-sample p-values, converted to the normal scale (the "significance level"
 approach, Jennison & Turnbull 2000, sec. 3.8); simulation checks the result
@@ -145,6 +147,15 @@ def rci_quantile(fractions, look: int, df, level: float = 1 - ALPHA):
     at every look at once with probability >= `level` (Jennison & Turnbull 1989)."""
     c = boundaries(fractions, (1 - level) / SMALL_DF_FACTOR)[look]
     return stats.t.isf(stats.norm.sf(c), df)
+
+
+def tost_rci_quantile(fractions, look: int, df, alpha: float = ALPHA):
+    """The t quantile of an equivalence claim's interval at `look`: est +- q se lies inside +-margin
+    exactly when the sequential TOST (Schuirmann 1987; each one-sided p through the alpha design,
+    as look_levels tests it) rejects at this look, so the verdict and the printed interval agree.
+    Its one-sided tail is the look's two-sided nominal level 2 (1 - Phi(c_k(alpha / 1.06)))."""
+    c = boundaries(fractions, alpha / SMALL_DF_FACTOR)[look]
+    return stats.t.isf(2 * stats.norm.sf(c), df)
 
 
 def sequential_decisions(p, fractions, alpha: float = ALPHA):

@@ -68,7 +68,8 @@ def t_interval(x, level: float = LEVEL, bounds: tuple[float, float] | None = Non
     confidence intervals for bounded parameters", Statistical Science 17(2)): a mean outside the
     range is impossible, so the cut keeps the t interval's coverage exactly, and "86 [54, 118]"
     from two seeds reads "86 [54, 100]". tests/calibration_sim.bounded_coverage checks the
-    coverage on skewed scores near the ceiling (benchmarks/results/calibration.md).
+    coverage on skewed scores near the ceiling (benchmarks/results/calibration.md). Data outside
+    the range (a task's range inferred wrongly) leave the interval uncut, so it contains its mean.
     """
     x = np.asarray(x, dtype=float)
     n = np.sum(np.isfinite(x), axis=-1)
@@ -79,8 +80,9 @@ def t_interval(x, level: float = LEVEL, bounds: tuple[float, float] | None = Non
     df = np.where(n > 1, n - 1, np.nan)
     mean, low, high, _ = _t_result(mean, np.where(n > 1, sd / np.sqrt(np.maximum(n, 1)), np.nan), df, level)
     mean = np.where(n > 0, mean, np.nan)
-    if bounds is not None:
-        low, high = np.clip(low, *bounds), np.clip(high, *bounds)  # NaN stays NaN
+    if bounds is not None:  # NaN stays NaN; a mean outside the range (a wrong range) is left uncut, around its mean
+        inside = (mean >= bounds[0]) & (mean <= bounds[1])
+        low, high = np.where(inside, np.clip(low, *bounds), low), np.where(inside, np.clip(high, *bounds), high)
     return mean, low, high
 
 

@@ -39,17 +39,15 @@ def largest_batch(optimizer: str, overrides: dict | None) -> int:
 def batch_caps(spec) -> dict[str, int]:
     """{task: cap} for the study's GLUE tasks whose training split is smaller than some batch size
     the study would run (a search choice or a fixed point's batch)."""
-    points = [search_spaces.default_point(o)["batch_size"] for o in spec.optimizers]
-    for task_name in spec.tasks:
-        task = parse_task(task_name)
-        point = search_spaces.paper_point
-        points += [p["batch_size"] for o in spec.optimizers if (p := point(o, task.paper, task_name))]
-    largest = max([largest_batch(o, spec.search_space.get(o)) for o in spec.optimizers] + points)
     caps = {}
     for task_name in spec.tasks:
         task = parse_task(task_name)
         if task.runner != "glue":
             continue
+        papers = [search_spaces.paper_point(o, task.paper, task_name) for o in spec.optimizers]
+        largest = max([largest_batch(o, spec.search_space.get(o)) for o in spec.optimizers]
+                      + [search_spaces.default_point(o)["batch_size"] for o in spec.optimizers]
+                      + [p["batch_size"] for p in papers if p])
         config = {**runner_config(task, spec.task_config), "task": task_name}
         size = _train_size(json.dumps(config, sort_keys=True, default=str))
         if size is not None and size < largest:

@@ -14,6 +14,8 @@ from __future__ import annotations
 from study.errors import SpecError
 
 AUTO = (2, 10)  # `seeds: auto`: min and max seeds per cell
+# the design's spending table (reports/sequential.py) underflows to NaN rows past this (e.g. 22 of 100 levels at 2-40)
+MAX_SEEDS = 30
 
 
 def _count(name: str, value) -> int:
@@ -27,7 +29,7 @@ def _count(name: str, value) -> int:
 def seed_range(seeds, seeds_max, phases) -> tuple[int, int | None]:
     """(min seeds, max seeds or None for a fixed count) from `seeds` as written: an integer (fixed;
     with `seeds_max`, the minimum of an adaptive study), `auto` (2 to 10), `MIN-MAX` or
-    {min: .., max: ..}; phases must include confirm. Raises SpecError with one line on anything else."""
+    {min: .., max: ..}, max at most MAX_SEEDS; phases must include confirm. Raises SpecError with one line on anything else."""
     if isinstance(seeds, str) and seeds.strip() == "auto":
         seeds, seeds_max = AUTO
     elif isinstance(seeds, str) and "-" in seeds.strip().lstrip("-"):
@@ -45,6 +47,8 @@ def seed_range(seeds, seeds_max, phases) -> tuple[int, int | None]:
         raise SpecError(f"seeds: min must be >= 2 (a claim's interval needs 2 paired seeds), got {low}")
     if low > high:
         raise SpecError(f"seeds: min ({low}) must be <= max ({high})")
+    if high > MAX_SEEDS:
+        raise SpecError(f"seeds: max must be <= {MAX_SEEDS} (the sequential design's tables are exact up to there), got {high}")
     if "confirm" not in phases:
         raise SpecError("seeds: auto adds seeds where the claims are undecided, which needs the confirm phase "
                         f"(phases: {', '.join(phases)})")

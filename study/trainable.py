@@ -2,7 +2,8 @@
 
 A Ray trial runs a bundle of configurations back to back (study/bundles.py); each is one trial of
 the records, with its own reports (tagged `config_index`, `config_id`), timeout, error handling,
-fault injection and final report (with `config_time_s`, its measured seconds).
+fault injection and final report (with `config_time_s`: its measured seconds, less those its
+reports waited for the driver).
 
 It picks the runner named by `_runner`, pins torch's threads to the trial's CPUs, forwards the
 runner's per-epoch reports to `tune.report`, carries the runner's checkpoint directory
@@ -194,7 +195,7 @@ def _run_config(config: dict, index: int, size: int, restored: Path | None) -> N
     """One configuration of a bundle (index of size): its reports, tagged with its index and id,
     and its final result; `restored` holds the runner's files of a run to resume, if any."""
     trial_id = config.get("_trial_id") or tune.get_context().get_trial_id()
-    started = time.perf_counter()
+    started, waited = time.perf_counter(), 0.0  # waited: in tune.report, on the driver
     tag = {"config_index": index, "config_id": trial_id}
     if config.get("_plugins"):
         from study import plugins
@@ -221,14 +222,16 @@ def _run_config(config: dict, index: int, size: int, restored: Path | None) -> N
             return tune.Checkpoint.from_directory(str(checkpoint_dir))
 
         def report(metrics: dict) -> None:
-            nonlocal chance
+            nonlocal chance, waited
             chance = float(metrics.get("chance", chance))
             cleaned = _clean({**metrics, **tag, "final": False}, chance)
+            sent = time.perf_counter()
             if any(checkpoint_dir.iterdir()):
                 tune.report(cleaned, checkpoint=checkpoint(index))
                 _clear(checkpoint_dir)  # persisted by Tune: drop the local copy
             else:
                 tune.report(cleaned)
+            waited += time.perf_counter() - sent
             _maybe_inject_fault(config, trial_id)
 
         try:
@@ -243,8 +246,9 @@ def _run_config(config: dict, index: int, size: int, restored: Path | None) -> N
             result = {"status": "error", "error": f"{type(exc).__name__}: {line}"}
         chance = float(result.get("chance", chance))
         share = device_share(ray.get_runtime_context().get_assigned_resources(), os.cpu_count() or 1)
+        # its own seconds, not those its reports waited for a busy driver: sizes later bundles (study/bundles.py)
         final = {**result, **tag, "device_share": share, "final": True,
-                 "config_time_s": time.perf_counter() - started}  # sizes later bundles (study/bundles.py)
+                 "config_time_s": time.perf_counter() - started - waited}
         if final.get("status") != "ok":
             final["score"] = chance
         if index + 1 < size:  # the next configuration starts afresh; a restart skips this one

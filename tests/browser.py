@@ -7,11 +7,13 @@ edge and the headings in document order into the DOM, which `--dump-dom` prints.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 BINARIES = ("chromium", "chromium-browser", "google-chrome")
@@ -47,7 +49,13 @@ def find_chromium() -> str | None:
 
 def ensure_chromium() -> tuple[str | None, str]:
     """(path, '') when Chromium is available, installing Debian's `chromium` if needed and possible;
-    else (None, why not)."""
+    else (None, why not). One installer at a time: pytest-xdist's workers may all ask at once."""
+    with open(os.path.join(tempfile.gettempdir(), "optimizer-study-chromium.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _ensure_chromium()
+
+
+def _ensure_chromium() -> tuple[str | None, str]:
     path = find_chromium()
     if path:
         return path, ""

@@ -74,7 +74,7 @@ def simulate_sequential(n_min: int, n_max: int, reps: int, gap: float = 0.0, tas
     seeds pair), each claim looked at after every round of reports.sequential.schedule(n_min,
     n_max) and decided as the driver decides. Returns, for the sequential design: `decided` (gap 0:
     false verdicts; else power), `family` (studies with any verdict), `coverage` of the repeated
-    confidence interval of the difference at the look where the claim stopped, `mean_seeds` per
+    confidence interval of the difference at the look its repeated p came from, `mean_seeds` per
     claim and `max_share` (claims that went to n_max); `fixed_*` the same for n_max seeds at once
     (its 95% t interval).
     """
@@ -89,13 +89,13 @@ def simulate_sequential(n_min: int, n_max: int, reps: int, gap: float = 0.0, tas
     tests = [stats.paired_t(d[..., :n]) for n in looks]
     est, p, se = (np.stack([t[i] for t in tests], axis=-1) for i in (0, 3, 4))
     stop, _, _ = sequential.sequential_decisions(p, fractions)
-    at = np.where(stop >= 0, stop, len(looks) - 1)
+    at = np.where(stop >= 0, sequential.evidence_look(p, fractions, stop), len(looks) - 1)  # as reports.rounds reports
     pick = lambda v: np.take_along_axis(v, at[..., None], axis=-1)[..., 0]  # noqa: E731
     q = np.array([sequential.rci_quantile(fractions, k, n - 1) for k, n in enumerate(looks)])[at]
     truth = gap * sd
     covered = np.abs(pick(est) - truth) <= q * pick(se)
     decided = stop >= 0
-    seeds = np.array(looks)[at]
+    seeds = np.array(looks)[np.where(stop >= 0, stop, len(looks) - 1)]  # seeds run, up to the deciding look
     f_est, f_low, f_high, f_p, _, _ = stats.paired_t(d)
     f_decided = decide("beats", f_est, stats.benjamini_hochberg(f_p)) != "inconclusive"
     return {"claims": d.shape[1], "decided": float(decided.mean()), "family": float(decided.any(axis=1).mean()),

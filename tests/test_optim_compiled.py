@@ -1,10 +1,8 @@
 """The compiled optimizer steps (``compiled=True``, optim._common.CompiledStep) against the foreach
-reference and the oracles, through inductor (its C++ backend on the CPU; ``pytest --device cuda``
-for Triton). ThermoLion's compiled step (oracle, noise distribution, diagnostics) is covered by the
-``compiled`` case of tests/test_optim_reference.py's ``thermolion_path`` fixture.
-
-Compiling is slow on a small CPU (the first graph of a process ~15-50 s, each further one ~2-5 s):
-tiny float64 tensors, one graph per optimizer kind.
+reference and the oracles: the full graphs dynamo captures, run by aot_eager on the CPU (see
+tests/conftest.py; ``pytest --device cuda`` compiles them with inductor's Triton). ThermoLion's
+compiled step through inductor (oracle, noise distribution, diagnostics) is the ``compiled`` case of
+tests/test_optim_reference.py's ``thermolion_path`` fixture.
 """
 
 import pytest

@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+import optim._common as optim_common
 import optim.thermolion as thermolion_module
 from devices import TEST_DEVICE
 from optim import SWATS, Lion, Lookahead, MuonAdamW, NotebookMuAdam, OrtSepNorm, SepNorm, ThermoLion
@@ -170,6 +171,7 @@ def thermolion_path(request, monkeypatch):
     if request.param == "multi_tensor":
         monkeypatch.setattr(thermolion_module, "use_chunks", lambda *lists: False)
     if request.param == "compiled":  # diagnostics on throughout: the tests share graphs (compiling is slow)
+        monkeypatch.setattr(optim_common, "COMPILE_BACKEND", "inductor")  # the suite's one inductor graph
         monkeypatch.setattr(ThermoLion, "__init__",
                             functools.partialmethod(ThermoLion.__init__, compiled=True, diagnostics=True))
     return request.param

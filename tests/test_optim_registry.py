@@ -74,13 +74,16 @@ def test_wd_exempt_keeps_the_normalization_groups():
     exempt = [g for g in groups if g["weight_decay"] == 0.0]
     assert sum(len(g["params"]) for g in exempt) == 8  # 4 biases + 2 BatchNorm weights and biases
     assert len({g["norm_group"] for g in groups}) == 6
-    # with wd = 0 the exemption must not change SepNorm's update at all
+    # with wd = 0 the exemption must not change SepNorm's update: the same normalization groups (split
+    # over other param_groups, the norms are summed in another order: equal up to float32 rounding,
+    # while a wrong grouping moves the weights by a sizeable fraction of lr)
+    torch.manual_seed(0)
     a, b = Net(), Net()
     b.load_state_dict(a.state_dict())
     train(a, optim.build("sepnorm", a, groups="block", lr=1e-2), [0, 1, 2])
     train(b, optim.build("sepnorm", b, groups="block", lr=1e-2, wd_exempt=True), [0, 1, 2])
     for p, q in zip(a.parameters(), b.parameters()):
-        assert torch.equal(p, q)
+        torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)
 
 
 def test_muon_edges_come_from_structure():

@@ -138,3 +138,16 @@ def test_report_means_agree_with_the_decided_look(trials):
     assert row["fair_ours"] == pytest.approx(first3) and row["fair_n_a"] == 3 and row["fair_n"] == 3
     assert row["fair_ours"] - row["fair_ours_baseline"] == pytest.approx(row["fair_delta"])
     assert row["fair_p"] < 0.05 and np.isnan(row["fair_p_holm"])
+
+
+def test_why_says_when_the_adjustment_not_the_interval_held_a_claim_back():
+    """Review finding 6: thermolion beats adam by d = (1, 1.5, 2) (p 0.035, repeated p 0.037: its interval at
+    alpha / 1.06 excludes 0), but with the null muadam claim BH's adjusted p is 0.074: the words must not say
+    that the interval crosses 0 or that an effect cannot be excluded."""
+    adam = np.array([95.0, 95.2, 94.9])
+    trials = _confirm({"adam": list(adam), "thermolion": list(adam + [1.0, 1.5, 2.0]),
+                       "muadam_paper": list(adam + [1.0, 1.5, 2.0] + [1.0, -1.2, 0.3])})
+    row = rounds.claim_rounds(trials, 3, 3).set_index(["setting", "claim_id"]).loc[("fair", CLEAR)]
+    assert not row["decided"] and row["ci_low"] > 0 and row["p_adj"] >= 0.05
+    assert row["why"] == f"max reached, inconclusive: the interval excludes 0, but the adjusted p {row['p_adj']:.2g} " \
+                         "over 2 claims is not below 0.05"

@@ -135,3 +135,10 @@ def test_roundoff_spread_is_no_spread_in_paired_welch_and_tost():
     assert np.isnan(stats.tost(est, se, df, 1.0)) and stats.tost(1e-15, 1e-15, 1.0, 1.0) == 0.0
     # genuinely different seeds keep their test
     assert stats.paired_t(np.array([0.2, 0.2 + 1e-6]))[3] < 1e-5
+
+
+def test_bounded_interval_contains_its_mean_even_when_the_range_is_wrong():
+    """Review finding 10: scores outside the range (an MCC task whose range was inferred as 0-100) were cut to an
+    interval that missed their own mean: [104, 106] gave 105 [92.3, 100]."""
+    mean, low, high = stats.t_interval(np.array([[104.0, 106.0], [-5.0, -3.0], [99.9, 97.0]]), bounds=(0.0, 100.0))
+    assert np.all((low <= mean) & (mean <= high)) and high[2] == 100.0 and low[1] < -4

@@ -35,6 +35,7 @@ def run_cli(args, capsys):
         (["launch", "--name", ".."], "name"),
         (["launch", "--seeds", "5-3"], "min (5) must be <= max (3)"),
         (["launch", "--seeds", "1-4"], "min must be >= 2"),
+        (["launch", "--seeds", "2-50"], "max must be <= 30"),
         (["launch", "--seeds", "auto", "--phases", "tune,default,paper"], "confirm"),
         (["launch", "--seeds", "many"], "seeds"),
         (["launch", "--nosuchflag"], "--nosuchflag"),
