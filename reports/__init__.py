@@ -16,6 +16,7 @@ from reports import latex, metrics
 from reports.aggregates import aggregate
 from reports.cells import cell_tables
 from reports.claims import check_claims
+from reports.ladder import claims_columns, ladder_verdicts
 from reports.rounds import apply_rounds
 from reports.figures import draw_all
 from reports.load import load_study
@@ -44,10 +45,16 @@ def write_report(study_dir: str | Path, log: Callable[[str], None] = print) -> d
     scores = confirm[["task", "optimizer", "test_value", "chance"]].rename(columns={"test_value": "value"})
     ranks, poi, poi_ci, normalized, overall_note = aggregate(scores)
     profile = metrics.performance_profile(normalized)
-    claims = check_claims(study.trials, user=load_user_claims(out))
+    user_claims = load_user_claims(out)
+    claims = check_claims(study.trials, user=user_claims)
     if study.spec.get("seeds_max"):  # --seeds auto: the verdicts as the rounds decided them
         claims = apply_rounds(claims, study.trials, int(study.spec["seeds"]), int(study.spec["seeds_max"]))
+    ladder = ladder_verdicts(study.trials, study.ladder, user=user_claims)
+    claims = claims_columns(claims, ladder)
     files: dict[str, Path] = {}
+    if len(ladder):
+        ladder.to_csv(out / "ladder.csv", index=False)
+        files["ladder.csv"] = out / "ladder.csv"
     for name, df in (("summary.csv", summary), ("emp.csv", emp), ("importance.csv", importance), ("claims.csv", claims),
                      ("ranks.csv", ranks), ("poi.csv", poi.reset_index()), ("poi_ci.csv", poi_ci), ("profile.csv", profile)):
         df.to_csv(out / name, index=False)
@@ -57,6 +64,7 @@ def write_report(study_dir: str | Path, log: Callable[[str], None] = print) -> d
     notes = [*study.notes, *([overall_note] if overall_note else [])]
     numbers = numbers_from_today(summary, emp, relevant_claims(claims, study), ranks, poi, profile, notes=notes,
                                  poi_long=poi_ci)
+    numbers.ladder, numbers.rungs = ladder, study.ladder.get("rungs") or []
     figures = draw_all(study, numbers, out / "figures")
     files.update(latex.write_tables(latex_exports(study, numbers), out / "tables"))
     answer = answer_lines(numbers, len(report_notes(study, numbers)))

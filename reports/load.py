@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-PHASES = ("tune", "confirm", "default", "paper")
+PHASES = ("tune", "confirm", "default", "paper", "ladder")  # and a ladder's `tune-<names>` phases (study.ladder)
 STATUSES = ("ok", "diverged", "error", "timeout")  # timeout: counted like an error
 PROTOCOLS = ("fair", "paper")
 REQUIRED = ("trial_id", "phase", "task", "optimizer", "status", "score")
@@ -36,6 +36,7 @@ class Study:
     notes: list[str] = field(default_factory=list)  # what the loader had to assume (missing spec fields)
     batch_caps: dict = field(default_factory=dict)  # {task: largest batch size}, study.json's (GLUE smoke runs)
     retries: pd.DataFrame = field(default_factory=pd.DataFrame)  # retries.csv: trial_id, phase, time, cause
+    ladder: dict = field(default_factory=dict)  # study.json's `ladder`: resolved rungs and their trial ids
 
     @property
     def hp_columns(self) -> list[str]:
@@ -51,8 +52,10 @@ def _as_bool(col: pd.Series) -> pd.Series:
     return text.isin(["true", "1", "1.0"])
 
 
-def _check_values(df: pd.DataFrame, column: str, allowed: tuple[str, ...], where: str) -> None:
+def _check_values(df: pd.DataFrame, column: str, allowed: tuple[str, ...], where: str, prefix: str | None = None) -> None:
     bad = ~df[column].isin(allowed)
+    if prefix:
+        bad &= ~df[column].str.startswith(prefix).fillna(False)
     if bad.any():
         raise ValueError(f"{where}: {column} {df.loc[bad, column].iloc[0]!r} is not one of {', '.join(allowed)}")
 
@@ -73,7 +76,7 @@ def normalize_trials(df: pd.DataFrame, where: str = "trials.csv") -> pd.DataFram
     for col in ("phase", "task", "optimizer", "status"):
         df[col] = df[col].astype("string").str.strip()
     df["protocol"] = df["protocol"].astype("string").str.strip().fillna("fair") if "protocol" in df else "fair"
-    _check_values(df, "phase", PHASES, where)
+    _check_values(df, "phase", PHASES, where, prefix="tune-")
     _check_values(df, "status", STATUSES, where)
     _check_values(df, "protocol", PROTOCOLS, where)
     df["iid"] = _as_bool(df["iid"]) if "iid" in df else False
@@ -169,4 +172,5 @@ def load_study(study_dir: str | Path) -> Study:
     phases = meta.get("phases") if isinstance(meta.get("phases"), dict) else {}
     caps = meta.get("batch_caps") if isinstance(meta.get("batch_caps"), dict) else {}
     retries = _read_csv(path / "retries.csv") if (path / "retries.csv").exists() else pd.DataFrame()
-    return Study(path, name, spec, phases, trials, history, tasks, optimizers, notes, caps, retries)
+    ladder = meta.get("ladder") if isinstance(meta.get("ladder"), dict) else {}
+    return Study(path, name, spec, phases, trials, history, tasks, optimizers, notes, caps, retries, ladder)

@@ -171,6 +171,8 @@ class Numbers:
     poi_low: pd.DataFrame | None = None
     poi_high: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
+    ladder: pd.DataFrame | None = None  # reports.ladder.ladder_verdicts: one row per claim and rung
+    rungs: list[dict] = field(default_factory=list)  # the study's resolved ladder rungs (study.json)
 
 
 def numbers_from_today(summary, emp, claims, ranks, poi, profile, notes=(), poi_long: pd.DataFrame | None = None) -> Numbers:

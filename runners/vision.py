@@ -45,7 +45,7 @@ RUNNER_KEYS = frozenset({
     "task", "dataset", "model", "optimizer", "batch_size", "epochs", "seed", "protocol", "device",
     "data_dir", "n_train", "amp", "schedule", "diagnostics", "eval_each_epoch", "compile_optimizer",
 })
-BOOKKEEPING_KEYS = frozenset({"phase", "iid", "trial_index"})
+BOOKKEEPING_KEYS = frozenset({"phase", "iid", "trial_index", "rung"})
 DEFAULTS: dict[str, Any] = {
     "task": None, "dataset": "digits", "model": "convnet", "optimizer": "adamw", "batch_size": 128,
     "epochs": 12, "seed": 0, "protocol": "fair", "device": "auto", "data_dir": None,

@@ -17,7 +17,7 @@ from study.errors import SpecError, did_you_mean
 # May change on --resume; resources and concurrency apply to phases not started yet (Tune restores a
 # started phase with its own settings).
 RESUMABLE_FIELDS = {"address", "cpus_per_trial", "gpus_per_trial", "max_concurrent", "storage_is_shared",
-                    "trial_timeout", "log_to", "bundle"}
+                    "trial_timeout", "log_to", "bundle", "ladder"}  # a ladder added to a study runs only its missing rungs
 
 
 class _Parser(argparse.ArgumentParser):
@@ -88,6 +88,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="seconds per trial; a trial past it stops and is recorded status=timeout "
                              "(default per preset)")
     launch.add_argument("--log-to", help="comma-separated experiment trackers: mlflow, wandb, tensorboard")
+    launch.add_argument("--ladder", help="protocol ladder: `default`, or a YAML file with a `ladder:` list of rungs "
+                                         "(with --resume: runs only the rungs' missing trials)")
     launch.add_argument("--plugin", action="append", dest="plugins", metavar="PATH.py|MODULE",
                         help="load a plugin (optimizers, tasks, runners; see README); repeatable")
     launch.add_argument("--claims", help="a CSV of your own claims (the columns of reports/data/claims.csv)")

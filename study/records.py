@@ -21,6 +21,7 @@ TRIAL_COLUMNS = [
 ]
 FAILED = ("error", "timeout")  # statuses without a score (counted, not scored, in the report)
 PHASE_FILES = ("tune", "fixed")  # one Tuner each; `fixed` holds the confirm, default and paper phases
+RUNGS = "rungs"  # records/rungs.csv: trial_id -> the ladder rung(s) it belongs to
 RESULT_KEYS = ("score", "test_score", "chance", "train_loss", "steps", "wall_time", "time_per_step", "epochs_done",
                "device_share")
 TEXT_KEYS = ("device_name", "device_kind")
@@ -146,12 +147,40 @@ def round_files(folder: Path) -> list[str]:
     return sorted(names, key=lambda n: int(n[len("fixed_r"):]))
 
 
-def merge(study_dir: Path) -> None:
-    """trials.csv and history.csv = the union of the phases (and rounds) written so far."""
+def phase_files(folder: Path) -> list[str]:
+    """The phases with records in `folder`: tune, fixed, its rounds, then a ladder's (`tune-<names>`,
+    `ladder-<n>`)."""
+    rounds = round_files(folder)
+    extra = sorted(p.stem for p in folder.glob("*.csv") if p.stem not in (*PHASE_FILES, *rounds, RUNGS)
+                   and not p.stem.endswith("_history"))
+    return [*PHASE_FILES, *rounds, *extra]
+
+
+def write_rungs(study_dir: Path, rungs: dict[str, list[str]]) -> None:
+    """Which ladder rung(s) each trial belongs to (study.ladder), kept as trials.csv's `rung` column."""
     folder = study_dir / "records"
+    folder.mkdir(parents=True, exist_ok=True)
+    owners: dict[str, list[str]] = {}
+    for rung, ids in rungs.items():
+        for trial_id in ids:
+            owners.setdefault(trial_id, []).append(rung)
+    frame = pd.DataFrame({"trial_id": list(owners), "rung": [" ".join(r) for r in owners.values()]})
+    _write_atomic(frame, folder / f"{RUNGS}.csv")
+    merge(study_dir)
+
+
+def merge(study_dir: Path) -> None:
+    """trials.csv and history.csv = the union of the phases written so far (trials.csv with each
+    trial's ladder `rung`, where the study has a ladder)."""
+    folder = study_dir / "records"
+    rungs = folder / f"{RUNGS}.csv"
     for out, suffix in (("trials.csv", ""), ("history.csv", "_history")):
-        paths = [folder / f"{phase}{suffix}.csv" for phase in (*PHASE_FILES, *round_files(folder))]
+        paths = [folder / f"{phase}{suffix}.csv" for phase in phase_files(folder)]
         parts = [pd.read_csv(p, dtype={"trial_id": str}) for p in paths if p.exists()]
         parts = [p for p in parts if not p.empty]
         if parts:
-            _write_atomic(pd.concat(parts, ignore_index=True), study_dir / out)
+            frame = pd.concat(parts, ignore_index=True)
+            if not suffix and rungs.exists():
+                owner = pd.read_csv(rungs, dtype=str).set_index("trial_id")["rung"]
+                frame["rung"] = frame["trial_id"].map(owner)
+            _write_atomic(frame, study_dir / out)

@@ -38,7 +38,7 @@ def cell_seed(seed: int, task: str, optimizer: str) -> int:
 
 def tune_trial_id(base: dict, index: int) -> str:
     """The study's id of a cell's index-th tune trial: unique by construction, the same on resume."""
-    return f"tune-{base['task']}-{base['optimizer']}-{index}"
+    return f"{base.get('phase', 'tune')}-{base['task']}-{base['optimizer']}-{index}"
 
 
 def optuna_storage(path: str):
@@ -75,8 +75,8 @@ class CellSearcher(Searcher):
                 n_startup_trials=iid_trials, seed=cell_seed(seed, base["task"], base["optimizer"]),
                 multivariate=True, constant_liar=True,
             )
-            space = search_spaces.define_by_run(
-                base["optimizer"], capped_overrides(base["optimizer"], overrides.get(base["optimizer"]), base.get("_batch_cap")))
+            space = search_spaces.define_by_run(base["optimizer"], capped_overrides(
+                base["optimizer"], overrides.get(key, overrides.get(base["optimizer"])), base.get("_batch_cap")))
             self.searchers[key] = OptunaSearch(space=space, metric=METRIC, mode=MODE, sampler=sampler, study_name=key,
                                                storage=self.memory)
         self.iid_trials = iid_trials

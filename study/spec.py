@@ -53,6 +53,7 @@ class StudySpec:
     log_to: list[str] = field(default_factory=list)  # experiment trackers: mlflow, wandb, tensorboard
     task_config: dict = field(default_factory=dict)  # extra runner keys for every task
     search_space: dict = field(default_factory=dict)  # per-optimizer search-space overrides
+    ladder: list | str | None = None  # protocol ladder rungs (study.ladder), or `default`
     plugins: list[str] = field(default_factory=list)  # plugin files / modules (study.plugins); entry points load anyway
     claims: str | None = None  # the user's claims file (the columns of reports/data/claims.csv)
 
@@ -213,6 +214,14 @@ def validate(spec: StudySpec) -> StudySpec:
             search_spaces.validate_overrides(opt, overrides)
         except ValueError as exc:
             raise SpecError(f"search_space.{opt}: {exc}") from None
+    from study.ladder import parse_ladder
+
+    if isinstance(spec.ladder, str) and spec.ladder != "default":  # --ladder FILE.yaml
+        if not Path(spec.ladder).is_file():
+            raise SpecError(f"ladder must be `default`, a YAML file with a `ladder:` list or a list of rungs, "
+                            f"got {spec.ladder!r}")
+        spec.ladder = load_yaml(spec.ladder).get("ladder") or []
+    parse_ladder(spec.ladder, spec.optimizers)  # raises SpecError naming the bad rung
     if spec.claims is not None:
         from reports.user_claims import read_claims
 

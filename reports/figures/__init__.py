@@ -1,6 +1,7 @@
 """Report figures, one module per question (matplotlib Agg canvas, no pyplot state):
 
 - claims: does each paper claim hold (paper's gap vs ours, paper protocol vs fair);
+- ladder: at which rung of the protocol ladder (one factor changed per rung) each claim's verdict changes;
 - across: who wins across tasks (aggregates with CIs, probability of improvement, profile);
 - per_task: tuned test score per optimizer and task, next to default and paper hyperparameters;
 - robustness: expected max vs trials, score vs each searched hyperparameter (i.i.d. trials);
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import matplotlib
 
-from reports.figures import across, claims, cost, curves, diagnostics, per_task, robustness
+from reports.figures import across, claims, cost, curves, diagnostics, ladder, per_task, robustness
 from reports.figures.panels import Drawing, Drawn
 from reports.figures.style import STYLE, Look, save
 
@@ -37,7 +38,7 @@ def _safe(name: str) -> str:
 def _jobs(study) -> list[tuple[str, str | None]]:
     """The figure sections to draw, (kind, task), the costliest (per-task small multiples) first."""
     per_task = [(kind, t) for t in study.tasks for kind in ("sensitivity", "diagnostics")]
-    return per_task + [(k, None) for k in ("expected_max", "curves", "claims", "across", "per_task", "cost")]
+    return per_task + [(k, None) for k in ("expected_max", "curves", "claims", "ladder", "across", "per_task", "cost")]
 
 
 def _draw_job(study, numbers, look: Look, kind: str, task: str | None) -> list[Drawing]:
@@ -50,10 +51,16 @@ def _draw_job(study, numbers, look: Look, kind: str, task: str | None) -> list[D
         d = robustness.emp_figure(numbers.emp, look, study.tasks)
         return [d] if d else []
     return {"claims": lambda: claims.claim_figures(numbers.claims),
+            "ladder": lambda: ladder.ladder_figures(numbers.ladder, numbers.rungs, _claim_rows(numbers.claims)),
             "across": lambda: across.across_figures(numbers, look),
             "per_task": lambda: per_task.per_task_figures(numbers.summary, look, study.tasks),
             "curves": lambda: curves.curve_figures(study.history, look, study.tasks),
             "cost": lambda: cost.cost_figures(study, look)}[kind]()
+
+
+def _claim_rows(view):
+    """The claims' fields by claim_id (kind, task, optimizer, baseline), for row labels."""
+    return view.drop_duplicates("claim_id").set_index("claim_id") if len(view) else None
 
 
 def _section(kind: str, task: str | None) -> str:

@@ -9,7 +9,7 @@ the original T5 checkpoints saw GLUE's train sets, see ``runners.glue.model``), 
 local directory; the tokenizer is always the model's own. Weights load in float32.
 
 Config keys (everything else is an optimizer hyperparameter for ``optim.build``; keys starting
-with ``_`` and ``phase``, ``iid``, ``trial_index`` are ignored):
+with ``_`` and ``phase``, ``iid``, ``trial_index``, ``rung`` are ignored):
 
 - ``task``: ``cola``, ``sst2``, ``mrpc``, ``stsb``, ``qqp``, ``mnli``, ``qnli``, ``rte``, ``wnli``,
   also written ``glue-cola`` or ``SST-2``.

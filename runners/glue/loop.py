@@ -22,7 +22,7 @@ DEFAULTS = dict(model="tiny", optimizer="adamw", batch_size=32, grad_accum=1, st
                 warmup_steps=0, amp=None, n_train=None, n_val=None, protocol="fair",
                 selection="train-holdout", eval_batch_size=64, diagnostics=False,
                 checkpoint_every=1)
-IGNORED = ("phase", "iid", "trial_index")
+IGNORED = ("phase", "iid", "trial_index", "rung")
 SCHEDULES = ("constant", "linear", "cosine")
 PROTOCOLS = ("fair", "paper")
 SELECTIONS = ("train-holdout", "dev-split")
