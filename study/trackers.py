@@ -30,13 +30,19 @@ def check_installed(spec: StudySpec) -> None:
             raise SpecError(f"--log-to {tracker} needs the {package} package: pip install {package}")
 
 
+_STUDY_DBS: set[str] = set()  # the study databases this process has logged to
+
+
 def tracker_callbacks(spec: StudySpec, phase: str) -> list:
     """The Ray Tune logger callbacks of the study's trackers, for one phase's Tuner."""
     callbacks = []
     if "mlflow" in spec.log_to:
         from ray.air.integrations.mlflow import MLflowLoggerCallback
 
-        uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{spec.study_dir / MLFLOW_DB}"
+        uri = os.environ.get("MLFLOW_TRACKING_URI")
+        if not uri or uri in _STUDY_DBS:  # unset, or left behind by an earlier study of this process
+            uri = f"sqlite:///{spec.study_dir / MLFLOW_DB}"  # (mlflow.set_tracking_uri sets the variable)
+            _STUDY_DBS.add(uri)
         callbacks.append(MLflowLoggerCallback(tracking_uri=uri, experiment_name=f"{spec.name}/{phase}",
                                               tags={"study": spec.name, "phase": phase}))
     if "wandb" in spec.log_to:

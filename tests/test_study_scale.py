@@ -238,11 +238,12 @@ def test_errors_timeouts_tpe_trackers_status_and_retry_errored(tmp_path, capsys)
         adam = optuna.load_study(study_name="digits/adam", storage=storage).trials
         assert all(t.value > 10.0 for t in adam)
 
-        import mlflow
+        from mlflow import MlflowClient
 
-        mlflow.set_tracking_uri(f"sqlite:///{study_dir / 'mlflow.db'}")
-        runs = mlflow.search_runs(experiment_names=["scale/tune"])
-        assert len(runs) == 8
+        # a client of its own: mlflow.set_tracking_uri would also set $MLFLOW_TRACKING_URI, which
+        # later studies in this process would then log to
+        client = MlflowClient(tracking_uri=f"sqlite:///{study_dir / 'mlflow.db'}")
+        assert len(client.search_runs([client.get_experiment_by_name("scale/tune").experiment_id])) == 8
 
         table = status_table(study_dir).set_index(["phase", "optimizer"])
         assert table.loc[("tune", "adam"), ["done", "errored", "remaining"]].tolist() == [2, 0, 0]
