@@ -3,7 +3,7 @@
 Which numbers each summary column holds:
 - best_score: the best validation score of the cell's tune trials;
 - test_*: confirm phase (best tune config on fresh seeds), test score, mean and 95% Student-t CI
-  (cut to the score's range, see score_range);
+  (cut to the score's range, see stats.score_range);
 - default_*: the optimizer's default point under the fair protocol, test score;
 - paper_*: the paper point under the paper protocol, `score` (what that protocol measures, e.g.
   accuracy on the training images for ThermoLion's); paper_fair_*: the paper point under the fair
@@ -48,12 +48,6 @@ def _jsonable(v):
 def _best_config(row: pd.Series) -> str:
     hp = {k[3:]: _jsonable(v) for k, v in row.items() if k.startswith("hp_") and pd.notna(v)}
     return json.dumps(hp, sort_keys=True)
-
-
-def score_range(chance: float) -> tuple[float, float]:
-    """The range of a task's score in points: 0-100 (accuracy, F1), or -100-100 for a correlation
-    (MCC, Pearson: the tasks whose chance score is 0)."""
-    return (-100.0, 100.0) if chance == 0 else (0.0, 100.0)
 
 
 def _ci(prefix: str, values: pd.Series, bounds: tuple[float, float]) -> dict:
@@ -122,7 +116,7 @@ def cell_summary(study: Study, task: str, opt: str, rows: pd.DataFrame) -> tuple
                    range_edge=range_edges(tune, best))
     else:
         out.update(best_score=np.nan, best_trial_id="", best_config="", range_edge="")
-    bounds = score_range(out["chance"])  # intervals stay inside the score's range
+    bounds = stats.score_range(out["chance"])  # intervals stay inside the score's range
     out.update(_ci("test", confirm["test_value"], bounds))
     out["test_std"] = float(confirm["test_value"].std()) if out["test_n"] > 1 else np.nan
     out.update(_ci("default", default["test_value"], bounds))

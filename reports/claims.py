@@ -189,6 +189,12 @@ def _first_per_seed(seed: np.ndarray, v: np.ndarray) -> dict:
     return out
 
 
+def _difference_range(trials: pd.DataFrame, task: str) -> tuple[float, float]:
+    """The range of a difference of `task`'s scores (its chance level tells a correlation's -100-100)."""
+    chance = trials.loc[trials["task"] == task, "chance"].dropna() if "chance" in trials else pd.Series(dtype=float)
+    return stats.difference_range(float(chance.iloc[0]) if len(chance) else 10.0)
+
+
 def compare(a: pd.DataFrame, b: pd.DataFrame, null: float = 0.0, level: float = stats.LEVEL) -> dict:
     """Paired t over the seeds both sides ran with a finite v (>= 2 pairs), else Welch t; intervals
     at `level`.
@@ -267,11 +273,17 @@ def claim_verdicts(trials: pd.DataFrame, setting: str, claims: pd.DataFrame | No
         if c.kind == "time":
             res.update({k: float(np.exp(res[k])) for k in ("delta", "ci_low", "ci_high", "unpaired_ci_low", "unpaired_ci_high")})
             res["ours"], res["ours_baseline"] = np.exp(res["ours"]), np.exp(res["ours_baseline"])
+        else:  # a difference of two scores stays inside +-(the score range's width)
+            span = _difference_range(trials, c.task)
+            for side in ("", "unpaired_"):
+                low, high = stats.cut(res["delta"], res[f"{side}ci_low"], res[f"{side}ci_high"], span)
+                res.update({f"{side}ci_low": float(low), f"{side}ci_high": float(high)})
+            rec["span"] = span[1]
         rec.update(res, note=note, null=null, margin=float(c.margin) if c.kind != "beats" else np.nan)
         out.append(rec)
     df = pd.DataFrame(out).reindex(columns=["claim_id", "kind", "setting", "protocol", "test", "n_a", "n_b", "n", "ours",
                                             "ours_baseline", "delta", "ci_low", "ci_high", "unpaired_ci_low",
-                                            "unpaired_ci_high", "p", "se", "df", "sd", "null", "margin", "note"])
+                                            "unpaired_ci_high", "p", "se", "df", "sd", "null", "margin", "span", "note"])
     df[["n_a", "n_b", "n"]] = df[["n_a", "n_b", "n"]].astype("Int64")
     df["p_adj"] = stats.benjamini_hochberg(df["p"].to_numpy(float))
     df["p_holm"] = stats.holm(df["p"].to_numpy(float))

@@ -38,15 +38,19 @@ def looks_run(trials: pd.DataFrame, n_min: int, n_max: int) -> int:
     return max(1, sum(n <= most for n in sequential.schedule(n_min, n_max)))
 
 
-def _interval(kind: str, delta, se, df, fractions, look: int, margin: float) -> tuple[float, float]:
-    """The repeated confidence interval at `look` (on the claim's scale: points, or a time ratio)."""
+def _interval(kind: str, delta, se, df, fractions, look: int, span: float) -> tuple[float, float]:
+    """The repeated confidence interval at `look` (on the claim's scale: a time ratio, or points cut
+    to +-`span`, the widest difference two scores can have)."""
     if not (np.isfinite(se) and np.isfinite(df) and df > 0):
         return np.nan, np.nan
     q = float(sequential.tost_rci_quantile(fractions, look, df) if kind == "similar"
               else sequential.rci_quantile(fractions, look, df))
     est = np.log(delta) if kind == "time" else delta
     low, high = est - q * se, est + q * se
-    return (float(np.exp(low)), float(np.exp(high))) if kind == "time" else (low, high)
+    if kind == "time":
+        return float(np.exp(low)), float(np.exp(high))
+    low, high = stats.cut(est, low, high, (-span, span)) if np.isfinite(span) else (low, high)
+    return float(low), float(high)
 
 
 def _held_back(kind: str, low: float, high: float, margin: float, p_adj: float, m: int) -> str:
@@ -107,7 +111,7 @@ def _setting_rounds(trials: pd.DataFrame, setting: str, table: pd.DataFrame, loo
         row = per_look[at].loc[cid]
         seeds = int(n_used[i, at]) if np.isfinite(n_used[i, at]) else looks[at]
         kind, margin = row["kind"], float(row["margin"]) if np.isfinite(row["margin"]) else 0.0
-        low, high = _interval(kind, row["delta"], row["se"], row["df"], fractions, at, margin)
+        low, high = _interval(kind, row["delta"], row["se"], row["df"], fractions, at, row["span"])
         bound = {"time": np.log1p(margin), "similar": margin}.get(kind, 0.0)
         est = np.log(row["delta"]) if kind == "time" else row["delta"]
         verdict = str(claim_checks.decide(kind, est, p_adj[i] if decided else np.nan, bound))

@@ -80,10 +80,29 @@ def t_interval(x, level: float = LEVEL, bounds: tuple[float, float] | None = Non
     df = np.where(n > 1, n - 1, np.nan)
     mean, low, high, _ = _t_result(mean, np.where(n > 1, sd / np.sqrt(np.maximum(n, 1)), np.nan), df, level)
     mean = np.where(n > 0, mean, np.nan)
-    if bounds is not None:  # NaN stays NaN; a mean outside the range (a wrong range) is left uncut, around its mean
-        inside = (mean >= bounds[0]) & (mean <= bounds[1])
-        low, high = np.where(inside, np.clip(low, *bounds), low), np.where(inside, np.clip(high, *bounds), high)
+    if bounds is not None:
+        low, high = cut(mean, low, high, bounds)
     return mean, low, high
+
+
+def score_range(chance: float) -> tuple[float, float]:
+    """The range of a task's score in points: 0-100 (accuracy, F1), or -100-100 for a correlation
+    (MCC, Pearson: the tasks whose chance score is 0)."""
+    return (-100.0, 100.0) if chance == 0 else (0.0, 100.0)
+
+
+def difference_range(chance: float) -> tuple[float, float]:
+    """The range of a difference of two scores of one task (points): +-(the score range's width)."""
+    low, high = score_range(chance)
+    return (low - high, high - low)
+
+
+def cut(est, low, high, bounds: tuple[float, float]):
+    """(low, high) intersected with the parameter's range `bounds` (Mandelkern 2002): the true value
+    lies in the range, so the cut keeps the interval's coverage. NaN stays NaN; an estimate outside
+    the range (the range inferred wrongly) leaves the interval uncut, so it contains its estimate."""
+    inside = (np.asarray(est) >= bounds[0]) & (np.asarray(est) <= bounds[1])
+    return np.where(inside, np.clip(low, *bounds), low), np.where(inside, np.clip(high, *bounds), high)
 
 
 def paired_t(d, level: float = LEVEL, null: float = 0.0):

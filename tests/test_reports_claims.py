@@ -219,3 +219,19 @@ def test_a_stand_in_task_counts_once_in_an_all_claim():
     res = claims.claim_verdicts(trials, "paper", claims.alias_claims(claims.curated_claims(), ["mnist5k"]))
     row = res.set_index("claim_id").loc["thermolion-all12-adam"]
     assert row["n"] == 12 and row["verdict"] == "holds", row["note"]  # mnist counted once, by its stand-in
+
+
+def test_a_claims_interval_stays_inside_the_range_of_a_score_difference():
+    """Two seeds far apart: the t interval (t(1) = 12.7) would reach +-400 points; a difference of
+    two 0-100 scores lies in [-100, 100] (a correlation's in [-200, 200]), and so does its interval."""
+    rows = (_runs("confirm", "fair", "thermolion", [0] * 2, [90.0, 20.0]) + _runs("confirm", "fair", "adam", [0] * 2, [10.0, 10.0])
+            + _runs("confirm", "fair", "sepnorm", [0] * 2, [90.0, 20.0], task="glue-cola")
+            + _runs("confirm", "fair", "adamw", [0] * 2, [-80.0, -80.0], task="glue-cola"))
+    trials = normalize_trials(pd.DataFrame(rows))
+    trials["chance"] = np.where(trials["task"] == "glue-cola", 0.0, 10.0)
+    res = claims.claim_verdicts(trials, "fair").set_index("claim_id")
+    acc = res.loc["thermolion-T1-cifar10-thermolion-adam"]
+    assert acc["delta"] == pytest.approx(45.0) and (acc["ci_low"], acc["ci_high"]) == (-100.0, 100.0)
+    assert (acc["unpaired_ci_low"], acc["unpaired_ci_high"]) == (-100.0, 100.0)
+    mcc = res.loc["sepnorm-T3-glue-cola-sepnorm-adamw"]
+    assert mcc["delta"] == pytest.approx(135.0) and mcc["ci_low"] < 0 and mcc["ci_high"] == 200.0

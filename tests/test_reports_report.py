@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reports import cells, write_report
+from reports import cells, stats, write_report
 from reports.load import load_study, normalize_trials
 from synthetic_study import make_study
 
@@ -47,7 +47,7 @@ def test_summary_contract_and_cell_states(report):
         low, high = summary[f"{col}_ci_low"], summary[f"{col}_ci_high"]
         floor = np.where(summary["task"] == "glue-cola", -100.0, 0.0)  # MCC: -100..100
         assert ((low >= floor) | low.isna()).all() and ((high <= 100) | high.isna()).all()
-    assert cells.score_range(0.0) == (-100.0, 100.0) and cells.score_range(10.0) == (0.0, 100.0)
+    assert stats.score_range(0.0) == (-100.0, 100.0) and stats.score_range(10.0) == (0.0, 100.0)
     md = files["report.md"].read_text()
     assert "sepnorm (not run)" in md and "lion (incomplete)" in md
 
