@@ -65,6 +65,8 @@ def cell_configs(spec: StudySpec, resources: dict) -> dict[str, dict]:
     """The base config every trial of a cell shares: task, runner keys and bookkeeping."""
     cells = {}
     caps = batch_caps(spec)  # GLUE training splits smaller than a batch size (study/batch_cap.py)
+    manifest = plugins.manifest()
+    loaded = {"_plugins": manifest} if manifest else {}  # the trials load the driver's plugins
     for task_name in spec.tasks:
         task = parse_task(task_name)
         for optimizer in spec.optimizers:
@@ -74,7 +76,7 @@ def cell_configs(spec: StudySpec, resources: dict) -> dict[str, dict]:
                 "epochs": spec.epochs, "seed": spec.seed,
                 "_runner": task.runner, "_cpus": resources["CPU"], "_study_dir": str(spec.study_dir),
                 "_fault_rate": spec.fault_rate, "_trial_timeout": spec.trial_timeout,
-                **({"_plugins": plugins.manifest()} if plugins.manifest() else {}),
+                **loaded,
             }
     return cells
 

@@ -7,7 +7,6 @@ import pytest
 import yaml
 
 from reports.ladder import first_change
-from study.errors import SpecError
 from study.ladder import DEFAULT_LADDER, NOT_IDENTITY, cell_settings, parse_ladder, rung_configs, tuning_key
 from study.launch import cell_configs
 from study.spec import build_spec

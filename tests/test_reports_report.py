@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reports import cells, stats, write_report
+from reports import stats, write_report
 from reports.load import load_study, normalize_trials
 from synthetic_study import make_study
 
