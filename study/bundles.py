@@ -110,6 +110,12 @@ class ConfigResult:
     finished: bool = field(default=False)
 
 
+def unpack(result: dict) -> list[dict]:
+    """The configurations' reports one Tune result carries: a bundle sends several at once under
+    `reports` (study.trainable.Outbox), a Ray trial of one configuration one each."""
+    return list(result["reports"]) if isinstance(result.get("reports"), list) else [result]
+
+
 def _reports(result) -> list[dict]:
     """Every report of a Ray trial as Ray stored it (its result.json: the reported types, where a
     DataFrame would turn an integer column with gaps into floats), without the config it repeats."""
@@ -118,7 +124,8 @@ def _reports(result) -> list[dict]:
             lines = f.readall().decode("utf-8").splitlines()
     except (OSError, AttributeError):  # not written (yet): no report
         return []
-    return [{k: v for k, v in json.loads(line).items() if k != "config"} for line in lines if line.strip()]
+    return [{k: v for k, v in report.items() if k != "config"}
+            for line in lines if line.strip() for report in unpack(json.loads(line))]
 
 
 def expand(result) -> list[ConfigResult]:

@@ -14,7 +14,7 @@ import time
 
 from ray.tune import Callback
 
-from study.bundles import bundle_configs, trial_states
+from study.bundles import bundle_configs, trial_states, unpack
 
 
 
@@ -159,13 +159,16 @@ class CellProgress(Callback):
             _Launch.first_trial = time.monotonic()
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
-        """A configuration of a bundle finished: its line now, not when the bundle ends."""
-        if result.get("final") is True and "bundle" in trial.config:
-            self._finish(trials, trial, bundle_configs(trial.config)[int(result.get("config_index", 0))], result, False)
+        """Configurations of a bundle finished: their lines now, not when the bundle ends."""
+        if "bundle" not in trial.config:
+            return
+        for report in unpack(result):
+            if report.get("final") is True:
+                self._finish(trials, trial, bundle_configs(trial.config)[int(report.get("config_index", 0))], report, False)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        result = trial.last_result or {}
-        self._finish(trials, trial, bundle_configs(trial.config)[int(result.get("config_index", 0))], result, False)
+        for result in unpack(trial.last_result or {}):
+            self._finish(trials, trial, bundle_configs(trial.config)[int(result.get("config_index", 0))], result, False)
 
     def on_trial_error(self, iteration, trials, trial, **info):
         for config in bundle_configs(trial.config):  # those it had not finished (the others are counted)

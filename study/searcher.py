@@ -26,7 +26,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 import search_spaces
 from study.batch_cap import capped_overrides
-from study.bundles import auto_size
+from study.bundles import auto_size, unpack
 
 METRIC, MODE = "score", "max"
 
@@ -122,8 +122,9 @@ class CellSearcher(Searcher):
     # report its epochs to Optuna twice. A configuration's final report is told once.
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
-        if result.get("final") is True:
-            self._tell(trial_id, result.get("config_id"), result)
+        for report in unpack(result):  # a bundle's report may carry several configurations' results
+            if report.get("final") is True:
+                self._tell(trial_id, report.get("config_id"), report)
 
     def _tell(self, trial_id: str, config_id: str | None, result: dict | None, error: bool = False) -> None:
         key, ids = self.owner.get(trial_id, (None, []))
@@ -137,8 +138,9 @@ class CellSearcher(Searcher):
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         """The bundle ended: its configurations without a final report failed (Tune gave up)."""
-        if result and result.get("final") is True and not error:
-            self._tell(trial_id, result.get("config_id"), result)
+        for report in unpack(result or {}) if not error else ():
+            if report.get("final") is True:
+                self._tell(trial_id, report.get("config_id"), report)
         for config_id in self.owner.get(trial_id, (None, []))[1]:
             self._tell(trial_id, config_id, None, error=True)
 

@@ -15,9 +15,15 @@ with `final=True`. A diverged trial's score is its task's chance level (never dr
 Errors the trial's own config causes (out of memory, shape mismatches, invalid values) end the
 trial normally with `status=error`, the cause in `error` and the chance score, so that the cell's
 TPE learns to avoid that region; every other exception propagates and Tune retries the trial
-(FailureConfig). A trial past `_trial_timeout` seconds ends with `status=timeout` the same way. A bundle checkpoints
-after each configuration but its last, so that a restart (a retry, a resumed driver) skips the
-configurations it finished.
+(FailureConfig). A trial past `_trial_timeout` seconds ends with `status=timeout` the same way.
+
+A bundle's reports travel together (`Outbox`): each Tune report costs the driver a result to process
+and a checkpoint a forced snapshot of the whole experiment, which made the driver, not the slots,
+the limit of a busy cluster. A bundle sends what it has when a configuration ends and REPORT_EVERY_S
+seconds passed since its last report, when the runner wrote a checkpoint, before an infrastructure
+error and at its end; each report sent after a finished configuration carries a checkpoint with the
+bundle's progress, so that a restart (a retry, a resumed driver) skips the configurations whose
+results reached the driver. A Ray trial of one configuration reports every epoch, as a runner does.
 """
 from __future__ import annotations
 
@@ -178,20 +184,54 @@ def _clear(directory: Path) -> None:
         shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
+REPORT_EVERY_S = 30.0  # a bundle's reports reach the driver at least this often (and at its end)
+
+
+class Outbox:
+    """A bundle's reports on their way to the driver: held, then sent as one Tune report whose
+    `reports` lists them (the last one's keys also at the top, for Tune's metric and the callbacks;
+    study.bundles.unpack reads it). `every_s` = 0 sends each report at once."""
+
+    def __init__(self, every_s: float):
+        self.every_s = every_s
+        self.held: list[dict] = []
+        self.sent_at = time.monotonic()
+
+    def due(self) -> bool:
+        return time.monotonic() - self.sent_at >= self.every_s
+
+    def add(self, metrics: dict, send: bool = False, checkpoint=None) -> float:
+        """Hold `metrics`; send everything held if `send` or a checkpoint travels. Returns the
+        seconds spent in `tune.report` (waiting for the driver)."""
+        self.held.append(metrics)
+        return self.send(checkpoint) if send or checkpoint is not None else 0.0
+
+    def send(self, checkpoint=None) -> float:
+        if not self.held:
+            return 0.0
+        payload = self.held[0] if len(self.held) == 1 else {**self.held[-1], "reports": self.held}
+        started = time.perf_counter()
+        tune.report(payload, checkpoint=checkpoint)
+        self.held, self.sent_at = [], time.monotonic()
+        return time.perf_counter() - started
+
+
 def run_trial(config: dict) -> None:
     """Ray Tune function trainable: run a Ray trial's configurations (study/bundles.py) one after
     another, each as one trial of the records. A bundle restarted by Tune (an infrastructure error,
     a resumed driver) continues from its checkpoint: the configurations it finished are not rerun."""
     configs = bundle_configs(config)
+    every_s = 0.0 if len(configs) == 1 else float(configs[0].get("_report_every_s", REPORT_EVERY_S))
+    outbox = Outbox(every_s)
     with tempfile.TemporaryDirectory(prefix="bundle-") as tmp:
         restored = Path(tmp)
         _restore_checkpoint(restored)
         done = _bundle_progress(restored)
         for index in range(done, len(configs)):
-            _run_config(configs[index], index, len(configs), restored if index == done else None)
+            _run_config(configs[index], index, len(configs), restored if index == done else None, outbox)
 
 
-def _run_config(config: dict, index: int, size: int, restored: Path | None) -> None:
+def _run_config(config: dict, index: int, size: int, restored: Path | None, outbox: Outbox) -> None:
     """One configuration of a bundle (index of size): its reports, tagged with its index and id,
     and its final result; `restored` holds the runner's files of a run to resume, if any."""
     trial_id = config.get("_trial_id") or tune.get_context().get_trial_id()
@@ -225,13 +265,11 @@ def _run_config(config: dict, index: int, size: int, restored: Path | None) -> N
             nonlocal chance, waited
             chance = float(metrics.get("chance", chance))
             cleaned = _clean({**metrics, **tag, "final": False}, chance)
-            sent = time.perf_counter()
             if any(checkpoint_dir.iterdir()):
-                tune.report(cleaned, checkpoint=checkpoint(index))
+                waited += outbox.add(cleaned, checkpoint=checkpoint(index))
                 _clear(checkpoint_dir)  # persisted by Tune: drop the local copy
             else:
-                tune.report(cleaned)
-            waited += time.perf_counter() - sent
+                waited += outbox.add(cleaned, send=outbox.due())
             _maybe_inject_fault(config, trial_id)
 
         try:
@@ -241,7 +279,12 @@ def _run_config(config: dict, index: int, size: int, restored: Path | None) -> N
             result = {"status": "timeout", "error": f"trial passed --trial-timeout {config['_trial_timeout']:g} s"}
         except Exception as exc:
             if not is_config_error(exc):
-                raise  # infrastructure: Tune retries the trial (a bundle: from this configuration)
+                # infrastructure: Tune retries the trial (a bundle: from this configuration), so the
+                # finished configurations' held reports go first, with the progress that skips them
+                if outbox.held:
+                    _clear(checkpoint_dir)
+                    outbox.send(checkpoint(index))
+                raise
             line = (str(exc).strip().splitlines() or [""])[0][:300]
             result = {"status": "error", "error": f"{type(exc).__name__}: {line}"}
         chance = float(result.get("chance", chance))
@@ -251,8 +294,10 @@ def _run_config(config: dict, index: int, size: int, restored: Path | None) -> N
                  "config_time_s": time.perf_counter() - started - waited}
         if final.get("status") != "ok":
             final["score"] = chance
-        if index + 1 < size:  # the next configuration starts afresh; a restart skips this one
+        if index + 1 == size:
+            outbox.add(_clean(final, chance), send=True)
+        elif outbox.due():  # the next configuration starts afresh; a restart skips this one
             _clear(checkpoint_dir)
-            tune.report(_clean(final, chance), checkpoint=checkpoint(index + 1))
+            outbox.add(_clean(final, chance), checkpoint=checkpoint(index + 1))
         else:
-            tune.report(_clean(final, chance))
+            outbox.add(_clean(final, chance))

@@ -6,6 +6,7 @@ bundled == unbundled. A second study is killed (kill -9) mid-bundle and resumed.
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -18,7 +19,7 @@ import pandas as pd
 import pytest
 
 from study import launch as launch_module
-from study.bundles import auto_size, pack
+from study.bundles import auto_size, pack, unpack
 from study.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,12 +27,14 @@ BEHAVIOUR = {"adamw": {"oom_seeds": [1001]}, "lion": {"hang_seeds": [1001]}}  # 
 COMPARED = ["trial_id", "phase", "optimizer", "seed", "status", "score", "test_score", "epochs_done", "error"]
 
 
-def _sleeping(stamps: Path, sleep_s: float = 0.05):
+def _sleeping(stamps: Path, sleep_s: float = 0.05, report_every_s: float | None = None):
+    """The sleeping runner in every cell; `report_every_s` replaces a bundle's REPORT_EVERY_S."""
     original = launch_module.cell_configs
+    every = {} if report_every_s is None else {"_report_every_s": report_every_s}
 
     def cells(spec, resources):
         return {key: {**base, "_runner": "tests.sleep_runner", "sleep_s": sleep_s, "stamps": str(stamps),
-                      **BEHAVIOUR.get(base["optimizer"], {})} for key, base in original(spec, resources).items()}
+                      **BEHAVIOUR.get(base["optimizer"], {}), **every} for key, base in original(spec, resources).items()}
 
     return mock.patch.object(launch_module, "cell_configs", cells)
 
@@ -64,10 +67,15 @@ def _rows(study_dir: Path, phase: str | None = None) -> pd.DataFrame:
     return trials.sort_values("trial_id").reset_index(drop=True)
 
 
+def _ray_results(study_dir: Path, tuner: str) -> dict[str, list[dict]]:
+    """Each Ray trial's Tune results (its result.json lines, retries included), by trial directory."""
+    return {p.parent.name: [json.loads(line) for line in p.read_text().splitlines()]
+            for p in (study_dir / "ray" / tuner).glob("*/result.json")}
+
+
 def _ray_reports(study_dir: Path, tuner: str) -> pd.DataFrame:
-    """Every report Ray received, from each Ray trial's result.json (retries included)."""
-    frames = [pd.read_json(p, lines=True) for p in (study_dir / "ray" / tuner).glob("*/result.json")]
-    return pd.concat(frames, ignore_index=True)
+    """Every configuration's report Ray received (a bundle sends several in one result)."""
+    return pd.DataFrame([r for lines in _ray_results(study_dir, tuner).values() for line in lines for r in unpack(line)])
 
 
 @pytest.mark.slow
@@ -99,6 +107,11 @@ def test_a_bundle_records_each_configuration_as_its_own_trial(studies):
     assert runs.max() == 1 and set(runs.index) == set(trials.loc[trials["status"] == "ok", "trial_id"])
     reports = _ray_reports(study_dir, "fixed")
     assert reports.loc[reports["final"] == True, "config_id"].value_counts().max() == 1  # noqa: E712
+    # a bundle's reports reach the driver together: a tune bundle that no fault crashed sends its 2
+    # configurations' 2 epochs and final results in one Tune result
+    tune = _ray_results(study_dir, "tune").values()
+    calm = [lines for lines in tune if not {r["config_id"] for line in lines for r in unpack(line)} & crashed]
+    assert calm and all(len(lines) == 1 and len(unpack(lines[0])) == 6 for lines in calm), calm
 
 
 @pytest.mark.slow
@@ -112,7 +125,6 @@ def test_bundled_tpe_asks_a_batch_and_hears_each_configuration(studies):
         told = optuna.load_study(study_name=cell, storage=storage).trials
         assert len(told) == 2 and all(t.state.name == "COMPLETE" for t in told)
         assert len({t.params["lr"] for t in told}) == 2  # two asks of one batch
-    import json
 
     state = json.loads((studies["bundled"] / "study.json").read_text())
     assert state["tune_batch"] == 2
@@ -135,10 +147,11 @@ def test_bundled_results_equal_unbundled_ones(studies):
 
 
 def _driver(storage: Path, name: str, *extra: str) -> list[str]:
-    """A launch in a subprocess with the sleeping runner: 6 seeds of one cell in one bundle."""
+    """A launch in a subprocess with the sleeping runner: 6 seeds of one cell in one bundle, which
+    reports after each configuration (report_every_s 0: each result reaches the driver at once)."""
     code = ("import sys; from unittest import mock; from pathlib import Path; "
             "sys.path.insert(0, 'tests'); from test_study_bundles import _sleeping; from study.cli import main; "
-            f"p = _sleeping(Path({str(storage / (name + '.stamps'))!r}), 0.4); p.start(); sys.exit(main(sys.argv[1:]))")
+            f"p = _sleeping(Path({str(storage / (name + '.stamps'))!r}), 0.4, 0); p.start(); sys.exit(main(sys.argv[1:]))")
     return [sys.executable, "-c", code, "launch", "--optimizers", "adam", "--epochs", "1", "--seeds", "6",
             "--phases", "default", "--bundle", "6", "--max-concurrent", "1", "--storage", str(storage),
             "--name", name, *extra]
@@ -148,6 +161,16 @@ def _stamps(path: Path) -> pd.Series:
     if not path.exists():
         return pd.Series(dtype=int)
     return pd.read_csv(path, sep=" ", names=["start", "end", "pid", "cell", "trial"])["trial"].value_counts()
+
+
+def _finals_stored(study_dir: Path) -> int:
+    """Final results in the stored result.json files (Tune copies them from its staging directory
+    beside its experiment state; a kill before that copy ends loses what the copy had not reached)."""
+    try:
+        reports = _ray_reports(study_dir, "fixed")
+    except (ValueError, json.JSONDecodeError):  # none yet, or a line being written
+        return 0
+    return int((reports.get("final", pd.Series(dtype=bool)) == True).sum())  # noqa: E712
 
 
 @pytest.mark.slow
@@ -161,13 +184,14 @@ def test_a_bundle_killed_midway_reruns_only_its_unfinished_configurations(tmp_pa
         assert proc.poll() is None and time.monotonic() < deadline
         time.sleep(0.05)
     third = pd.read_csv(stamps, sep=" ", header=None)[1].max()
-    while not any(p.stat().st_mtime > third for p in (tmp_path / "killed" / "ray" / "fixed").glob("experiment_state*")):
-        assert time.monotonic() < deadline  # Tune saved its state after the third one's checkpoint
+    while not (any(p.stat().st_mtime > third for p in (tmp_path / "killed" / "ray" / "fixed").glob("experiment_state*"))
+               and _finals_stored(tmp_path / "killed") >= 3):
+        assert time.monotonic() < deadline  # Tune saved its state (and the results) after the third one's checkpoint
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     before = _stamps(stamps)
-    with _sleeping(stamps, 0.4), mock.patch("reports.write_report", return_value={}):  # on the fixture's Ray
+    with _sleeping(stamps, 0.4, 0), mock.patch("reports.write_report", return_value={}):  # on the fixture's Ray
         assert main(_driver(tmp_path, "killed", "--resume")[3:]) == 0
     runs = _stamps(stamps)
     assert len(runs) == 6 and runs.sum() == 6, runs  # the 3 finished ones did not run again
