@@ -45,12 +45,12 @@ def _rung_trials(trials: pd.DataFrame, ids: list[str], scoring: str) -> tuple[pd
 def ladder_verdicts(trials: pd.DataFrame, ladder: dict, claims: pd.DataFrame | None = None,
                     user: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per claim and rung (COLUMNS), for the claims about the ladder's cells (the curated
-    ones and the user's, as check_claims), and the `first_change` rung per claim in `flipped_at`
-    (empty where the verdict never changes)."""
+    ones and the user's, as check_claims), the `first_change` rung per claim in `flipped_at` (empty
+    where the verdict never changes) and the `first_reversal` rung in `reversed_at`."""
     rungs = ladder.get("rungs") or []
     ids = ladder.get("trials") or {}
     if not rungs or trials.empty:
-        return pd.DataFrame(columns=COLUMNS + ["flipped_at"])
+        return pd.DataFrame(columns=COLUMNS + ["flipped_at", "reversed_at"])
     claims = with_user_claims(alias_claims(curated_claims() if claims is None else claims, trials["task"]), user)
     ran = trials[trials["trial_id"].isin({i for r in rungs for i in ids.get(r["name"], [])})]
     cells = set(zip(ran["task"], ran["optimizer"]))
@@ -58,7 +58,7 @@ def ladder_verdicts(trials: pd.DataFrame, ladder: dict, claims: pd.DataFrame | N
                      for t, o, b in zip(claims["task"], claims["optimizer"], claims["baseline"])], dtype=bool)
     about = claims[both & (claims["kind"] != "all").to_numpy()]
     if about.empty:
-        return pd.DataFrame(columns=COLUMNS + ["flipped_at"])
+        return pd.DataFrame(columns=COLUMNS + ["flipped_at", "reversed_at"])
     parts = []
     for order, rung in enumerate(rungs):
         rows, setting = _rung_trials(trials, ids.get(rung["name"], []), rung["factors"]["scoring"])
@@ -68,25 +68,39 @@ def ladder_verdicts(trials: pd.DataFrame, ladder: dict, claims: pd.DataFrame | N
     wide = long.pivot(index="claim_id", columns="order", values="verdict").reindex(columns=range(len(rungs)))
     at = first_change(wide.fillna("not run").to_numpy())
     names = [r["name"] for r in rungs]
-    flipped = pd.Series([names[i] if i >= 0 else "" for i in at], index=wide.index)
-    long["flipped_at"] = long["claim_id"].map(flipped)
+    verdicts = wide.fillna("not run").to_numpy()
+    for column, index in (("flipped_at", at), ("reversed_at", first_reversal(verdicts))):
+        long[column] = long["claim_id"].map(pd.Series([names[i] if i >= 0 else "" for i in index], index=wide.index))
     order = {c: i for i, c in enumerate(about["claim_id"])}
     return long.sort_values(["claim_id", "order"], key=lambda s: s.map(order) if s.name == "claim_id" else s,
                             kind="stable").reset_index(drop=True)
 
 
+def first_reversal(verdicts: np.ndarray) -> np.ndarray:
+    """Per row, the index of the first rung whose verdict is `does not hold` where the first run
+    rung's is `holds` (the claim reversed, not only unresolved); -1 where none. Vectorized over rows."""
+    v = np.asarray(verdicts, dtype=object)
+    first = np.argmax(v != "not run", axis=1)
+    held = v[np.arange(len(v)), first] == "holds"
+    fails = v == "does not hold"
+    return np.where(held & fails.any(axis=1), np.argmax(fails, axis=1), -1)
+
+
 def flip_counts(long: pd.DataFrame, rungs: list[dict]) -> pd.DataFrame:
-    """Per rung after the first: how many claims' verdicts first change there, of the claims run
-    at the first rung and at this one (rung, changed, of)."""
+    """Per rung after the first: how many claims' verdicts first change there, how many first
+    reverse there (holds -> does not hold), of the claims run at the first rung and at this one
+    (rung, changed, reversed, of)."""
     rows = []
     if long.empty:
-        return pd.DataFrame(columns=["rung", "changed", "of"])
+        return pd.DataFrame(columns=["rung", "changed", "reversed", "of"])
     first = long[long["order"] == 0].set_index("claim_id")["verdict"]
     for order, rung in enumerate(rungs[1:], start=1):
         here = long[long["order"] == order].set_index("claim_id")["verdict"]
         both = [c for c in here.index if here[c] != "not run" and first.get(c, "not run") != "not run"]
-        changed = long[(long["order"] == order) & (long["flipped_at"] == rung["name"])]["claim_id"].nunique()
-        rows.append({"rung": rung["name"], "changed": int(changed), "of": len(both)})
+        here_rows = long[long["order"] == order]
+        changed = here_rows[here_rows["flipped_at"] == rung["name"]]["claim_id"].nunique()
+        reversed_ = here_rows[here_rows["reversed_at"] == rung["name"]]["claim_id"].nunique()
+        rows.append({"rung": rung["name"], "changed": int(changed), "reversed": int(reversed_), "of": len(both)})
     return pd.DataFrame(rows)
 
 
@@ -103,7 +117,13 @@ def headline(counts: pd.DataFrame, rungs: list[dict]) -> str:
         n = int(counts["of"].max())
         return f"No step of the ladder changes a verdict: all {n} claims keep their verdict from the paper's protocol to the last rung."
     sentence = "; ".join(parts)
-    return sentence[0].upper() + sentence[1:] + " (the first rung at which each claim's verdict changes)."
+    sentence = sentence[0].upper() + sentence[1:] + " (the first rung at which each claim's verdict changes)."
+    reversals = [f"{by_name[r.rung].get('change', r.rung)} (`{r.rung}`) for {r.reversed} of {r.of}"
+                 for r in counts[counts["reversed"] > 0].itertuples()]
+    if reversals:
+        sentence += " A claim that holds under the paper's protocol first reverses (does not hold) at " + \
+            "; ".join(reversals) + "."
+    return sentence
 
 
 def claims_columns(claims: pd.DataFrame, long: pd.DataFrame) -> pd.DataFrame:

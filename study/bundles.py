@@ -111,9 +111,10 @@ class ConfigResult:
 
 
 def unpack(result: dict) -> list[dict]:
-    """The configurations' reports one Tune result carries: a bundle sends several at once under
-    `reports` (study.trainable.Outbox), a Ray trial of one configuration one each."""
-    return list(result["reports"]) if isinstance(result.get("reports"), list) else [result]
+    """The configurations' reports one Tune result carries: a bundle sends several at once as the
+    JSON list `reports` (study.trainable.Outbox), a Ray trial of one configuration one each."""
+    packed = result.get("reports")
+    return json.loads(packed) if isinstance(packed, str) else [result]
 
 
 def _reports(result) -> list[dict]:

@@ -189,8 +189,9 @@ REPORT_EVERY_S = 30.0  # a bundle's reports reach the driver at least this often
 
 class Outbox:
     """A bundle's reports on their way to the driver: held, then sent as one Tune report whose
-    `reports` lists them (the last one's keys also at the top, for Tune's metric and the callbacks;
-    study.bundles.unpack reads it). `every_s` = 0 sends each report at once."""
+    `reports` is their JSON list (a string: Tune's loggers pass it through; the last report's keys
+    are also at the top, for Tune's metric and the callbacks; study.bundles.unpack reads it).
+    `every_s` = 0 sends each report at once."""
 
     def __init__(self, every_s: float):
         self.every_s = every_s
@@ -209,7 +210,7 @@ class Outbox:
     def send(self, checkpoint=None) -> float:
         if not self.held:
             return 0.0
-        payload = self.held[0] if len(self.held) == 1 else {**self.held[-1], "reports": self.held}
+        payload = self.held[0] if len(self.held) == 1 else {**self.held[-1], "reports": json.dumps(self.held)}
         started = time.perf_counter()
         tune.report(payload, checkpoint=checkpoint)
         self.held, self.sent_at = [], time.monotonic()

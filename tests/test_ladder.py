@@ -3,10 +3,11 @@ flip attribution by simulation with known truth, and bad `ladder:` input."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
-from reports.ladder import first_change
+from reports.ladder import first_change, first_reversal, headline
 from study.ladder import DEFAULT_LADDER, NOT_IDENTITY, cell_settings, parse_ladder, rung_configs, tuning_key
 from study.launch import cell_configs
 from study.spec import build_spec
@@ -112,6 +113,22 @@ def test_first_change_skips_rungs_not_run():
                   ["inconclusive", "not run", "inconclusive", "inconclusive"],
                   ["holds", "not run", "not run", "inconclusive"]], dtype=object)
     assert first_change(v).tolist() == [2, 3, -1, 3]
+
+
+def test_first_reversal_is_a_held_claim_that_comes_to_not_hold():
+    v = np.array([["holds", "inconclusive", "holds", "does not hold", "does not hold"],
+                  ["holds", "inconclusive", "inconclusive", "inconclusive", "inconclusive"],
+                  ["inconclusive", "does not hold", "not run", "does not hold", "holds"],
+                  ["not run", "holds", "not run", "does not hold", "holds"]], dtype=object)
+    assert first_reversal(v).tolist() == [3, -1, -1, 3]
+    rungs = [{"name": n, "change": w} for n, w in [("paper", ""), ("held-out", "scoring on held-out data"),
+                                                    ("lr-tuned", "tuning lr alone"), ("tuned", "tuning every searched hyperparameter")]]
+    counts = pd.DataFrame({"rung": ["held-out", "lr-tuned", "tuned"], "changed": [1, 0, 0], "reversed": [0, 0, 1],
+                           "of": [1, 1, 1]})
+    assert headline(counts, rungs) == (
+        "Scoring on held-out data (`held-out`) flips 1 of 1 claim (the first rung at which each claim's verdict "
+        "changes). A claim that holds under the paper's protocol first reverses (does not hold) at tuning every "
+        "searched hyperparameter (`tuned`) for 1 of 1.")
 
 
 @pytest.mark.parametrize("preset, spurious", [("mnist-ladder", 6.0), ("thermolion-paper", 4.0)])
