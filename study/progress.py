@@ -167,7 +167,10 @@ class CellProgress(Callback):
                 self._finish(trials, trial, bundle_configs(trial.config)[int(report.get("config_index", 0))], report, False)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
+        bundled = "bundle" in trial.config
         for result in unpack(trial.last_result or {}):
+            if bundled and result.get("final") is not True:
+                continue  # an epoch of a configuration: its final result, not this, is its line
             self._finish(trials, trial, bundle_configs(trial.config)[int(result.get("config_index", 0))], result, False)
 
     def on_trial_error(self, iteration, trials, trial, **info):

@@ -90,34 +90,55 @@ def _set_async_exc(thread: int, exc) -> None:
     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread), ctypes.py_object(exc) if exc else None)
 
 
-@contextlib.contextmanager
-def _deadline(seconds: float | None):
-    """Raise TrialTimeout in this thread after `seconds`, only while inside the block.
+class Deadline:
+    """Raise TrialTimeout in the thread that enters it after `seconds` (None: never), only while
+    inside the block.
 
     The timer raises only while the block runs (a lock and a flag), and leaving the block clears
     a timeout that was set but not yet raised: it can never escape the block, nor reach a later
-    trial of the same (reused) thread.
+    trial of the same (reused) thread. Inside `shield()` (a report on its way to the driver) an
+    expiry waits and is raised when the shield ends, so that a report is never half sent.
     """
-    if not seconds:
-        yield
-        return
-    thread, lock, inside = threading.get_ident(), threading.Lock(), [True]
 
-    def expire() -> None:
-        with lock:
-            if inside[0]:
-                _set_async_exc(thread, TrialTimeout)
+    def __init__(self, seconds: float | None):
+        self.seconds = seconds
+        self.lock = threading.Lock()
+        self.inside = self.shielded = self.expired = False
 
-    timer = threading.Timer(seconds, expire)
-    timer.daemon = True
-    timer.start()
-    try:
-        yield
-    finally:
-        with lock:
-            inside[0] = False
-        timer.cancel()
-        _set_async_exc(thread, None)
+    def __enter__(self) -> "Deadline":
+        if self.seconds:
+            self.thread, self.inside = threading.get_ident(), True
+            self.timer = threading.Timer(self.seconds, self._expire)
+            self.timer.daemon = True
+            self.timer.start()
+        return self
+
+    def _expire(self) -> None:
+        with self.lock:
+            if self.shielded:
+                self.expired = True
+            elif self.inside:
+                _set_async_exc(self.thread, TrialTimeout)
+
+    def __exit__(self, *exc) -> None:
+        if not self.seconds:
+            return
+        with self.lock:
+            self.inside = False
+        self.timer.cancel()
+        _set_async_exc(self.thread, None)
+
+    @contextlib.contextmanager
+    def shield(self):
+        with self.lock:
+            self.shielded = True
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.shielded, fire = False, self.expired and self.inside
+            if fire:
+                raise TrialTimeout
 
 
 def _runner_module(name: str):
@@ -191,15 +212,20 @@ class Outbox:
     """A bundle's reports on their way to the driver: held, then sent as one Tune report whose
     `reports` is their JSON list (a string: Tune's loggers pass it through; the last report's keys
     are also at the top, for Tune's metric and the callbacks; study.bundles.unpack reads it).
-    `every_s` = 0 sends each report at once."""
+    `every_s` = 0 sends each report at once. `shield` guards a send against the trial timeout
+    (Deadline.shield), so that no report is sent twice or lost half way."""
 
     def __init__(self, every_s: float):
         self.every_s = every_s
         self.held: list[dict] = []
         self.sent_at = time.monotonic()
+        self.shield = contextlib.nullcontext
 
     def due(self) -> bool:
         return time.monotonic() - self.sent_at >= self.every_s
+
+    def holds_finals(self) -> bool:
+        return any(r.get("final") is True for r in self.held)
 
     def add(self, metrics: dict, send: bool = False, checkpoint=None) -> float:
         """Hold `metrics`; send everything held if `send` or a checkpoint travels. Returns the
@@ -212,15 +238,29 @@ class Outbox:
             return 0.0
         payload = self.held[0] if len(self.held) == 1 else {**self.held[-1], "reports": json.dumps(self.held)}
         started = time.perf_counter()
-        tune.report(payload, checkpoint=checkpoint)
-        self.held, self.sent_at = [], time.monotonic()
+        with self.shield():
+            tune.report(payload, checkpoint=checkpoint)
+            self.held, self.sent_at = [], time.monotonic()
         return time.perf_counter() - started
+
+    def send_before_error(self) -> None:
+        """An infrastructure error ends the Ray trial and Tune retries it: what is held goes first,
+        and held final results with the progress that makes the retry skip their configurations
+        (without them Tune's latest checkpoint, maybe a runner's mid-run one, stays the one to resume)."""
+        if not self.holds_finals():
+            self.send()
+            return
+        done = max(r["config_index"] for r in self.held if r.get("final") is True) + 1
+        with tempfile.TemporaryDirectory(prefix="bundle-progress-") as tmp:
+            (Path(tmp) / BUNDLE_STATE).write_text(json.dumps({"done": done}))
+            self.send(tune.Checkpoint.from_directory(tmp))
 
 
 def run_trial(config: dict) -> None:
     """Ray Tune function trainable: run a Ray trial's configurations (study/bundles.py) one after
     another, each as one trial of the records. A bundle restarted by Tune (an infrastructure error,
-    a resumed driver) continues from its checkpoint: the configurations it finished are not rerun."""
+    a resumed driver) continues from its checkpoint: the configurations whose results reached the
+    driver are not rerun."""
     configs = bundle_configs(config)
     every_s = 0.0 if len(configs) == 1 else float(configs[0].get("_report_every_s", REPORT_EVERY_S))
     outbox = Outbox(every_s)
@@ -228,8 +268,12 @@ def run_trial(config: dict) -> None:
         restored = Path(tmp)
         _restore_checkpoint(restored)
         done = _bundle_progress(restored)
-        for index in range(done, len(configs)):
-            _run_config(configs[index], index, len(configs), restored if index == done else None, outbox)
+        try:
+            for index in range(done, len(configs)):
+                _run_config(configs[index], index, len(configs), restored if index == done else None, outbox)
+        except Exception:  # infrastructure (config errors end their configuration normally)
+            outbox.send_before_error()
+            raise
 
 
 def _run_config(config: dict, index: int, size: int, restored: Path | None, outbox: Outbox) -> None:
@@ -266,28 +310,29 @@ def _run_config(config: dict, index: int, size: int, restored: Path | None, outb
             nonlocal chance, waited
             chance = float(metrics.get("chance", chance))
             cleaned = _clean({**metrics, **tag, "final": False}, chance)
-            if any(checkpoint_dir.iterdir()):
+            # a runner's checkpoint goes at once; held final results of earlier configurations go
+            # with the progress that skips them on a restart
+            if any(checkpoint_dir.iterdir()) or (outbox.due() and outbox.holds_finals()):
                 waited += outbox.add(cleaned, checkpoint=checkpoint(index))
                 _clear(checkpoint_dir)  # persisted by Tune: drop the local copy
             else:
                 waited += outbox.add(cleaned, send=outbox.due())
             _maybe_inject_fault(config, trial_id)
 
+        deadline = Deadline(config.get("_trial_timeout"))
         try:
-            with _deadline(config.get("_trial_timeout")):
+            with deadline:
+                outbox.shield = deadline.shield
                 result = runner.train(run_config, report)
         except TrialTimeout:
             result = {"status": "timeout", "error": f"trial passed --trial-timeout {config['_trial_timeout']:g} s"}
         except Exception as exc:
             if not is_config_error(exc):
-                # infrastructure: Tune retries the trial (a bundle: from this configuration), so the
-                # finished configurations' held reports go first, with the progress that skips them
-                if outbox.held:
-                    _clear(checkpoint_dir)
-                    outbox.send(checkpoint(index))
-                raise
+                raise  # infrastructure: Tune retries the trial (a bundle: from this configuration)
             line = (str(exc).strip().splitlines() or [""])[0][:300]
             result = {"status": "error", "error": f"{type(exc).__name__}: {line}"}
+        finally:
+            outbox.shield = contextlib.nullcontext
         chance = float(result.get("chance", chance))
         share = device_share(ray.get_runtime_context().get_assigned_resources(), os.cpu_count() or 1)
         # its own seconds, not those its reports waited for a busy driver: sizes later bundles (study/bundles.py)

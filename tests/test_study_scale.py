@@ -151,18 +151,27 @@ def test_config_errors_are_told_apart_from_infrastructure_errors():
     assert not is_config_error(InjectedFault("injected fault in trial x"))
 
 
-def test_deadline_interrupts_a_busy_thread():
-    from study.trainable import TrialTimeout, _deadline
+def test_deadline_interrupts_a_busy_thread_but_not_a_shielded_report():
+    from study.trainable import Deadline, TrialTimeout
 
     start = time.monotonic()
     with pytest.raises(TrialTimeout):
-        with _deadline(0.3):
+        with Deadline(0.3):
             while time.monotonic() - start < 10:
                 time.sleep(0.01)
     assert time.monotonic() - start < 3
-    with _deadline(5):  # finishing in time raises nothing, then or later
+    with Deadline(5):  # finishing in time raises nothing, then or later
         pass
     time.sleep(0.1)
+    # a report on its way to the driver is never cut: the expiry waits for the shield to end
+    sent = []
+    with pytest.raises(TrialTimeout):
+        with Deadline(0.1) as deadline:
+            with deadline.shield():
+                time.sleep(0.4)
+                sent.append("report")
+            sent.append("next epoch")
+    assert sent == ["report"]
 
 
 def test_searcher_ids_are_deterministic_and_ray_id_repeats_are_refused():
