@@ -112,7 +112,7 @@ class ConfigResult:
 
 def unpack(result: dict) -> list[dict]:
     """The configurations' reports one Tune result carries: a bundle sends several at once as the
-    JSON list `reports` (study.trainable.Outbox), a Ray trial of one configuration one each."""
+    JSON list `reports` (study.outbox.Outbox), a Ray trial of one configuration one each."""
     packed = result.get("reports")
     return json.loads(packed) if isinstance(packed, str) else [result]
 

@@ -28,7 +28,6 @@ results reached the driver. A Ray trial of one configuration reports every epoch
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import importlib
 import json
 import math
@@ -38,7 +37,6 @@ import re
 import shutil
 import sys
 import tempfile
-import threading
 import time
 import types
 from pathlib import Path
@@ -47,6 +45,8 @@ import ray
 from ray import tune
 
 from study.bundles import bundle_configs
+from study.deadline import Deadline, TrialTimeout
+from study.outbox import BUNDLE_STATE, REPORT_EVERY_S, Outbox
 
 
 class InjectedFault(RuntimeError):
@@ -66,11 +66,6 @@ def _maybe_inject_fault(config: dict, trial_id: str) -> None:
     raise InjectedFault(f"injected fault in trial {trial_id} (fault_rate={rate})")
 
 
-class TrialTimeout(BaseException):
-    """Raised in the training thread when a trial passes its `_trial_timeout` (a BaseException, so
-    that a runner's `except Exception` cannot swallow it)."""
-
-
 # What a config, not the infrastructure, causes: the same config would fail again on any node.
 CONFIG_ERROR_TYPES = ("OutOfMemoryError", "ValueError", "FloatingPointError", "ZeroDivisionError")
 CONFIG_ERROR_TEXT = re.compile(r"out of memory|shape|size mismatch|must match the size|mat1 and mat2|\bnan\b")
@@ -83,62 +78,6 @@ def is_config_error(exc: BaseException) -> bool:
     if type(exc).__name__ in CONFIG_ERROR_TYPES:
         return True
     return isinstance(exc, RuntimeError) and CONFIG_ERROR_TEXT.search(str(exc).lower()) is not None
-
-
-def _set_async_exc(thread: int, exc) -> None:
-    """Raise `exc` in `thread` at its next Python instruction (None clears a pending one)."""
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread), ctypes.py_object(exc) if exc else None)
-
-
-class Deadline:
-    """Raise TrialTimeout in the thread that enters it after `seconds` (None: never), only while
-    inside the block.
-
-    The timer raises only while the block runs (a lock and a flag), and leaving the block clears
-    a timeout that was set but not yet raised: it can never escape the block, nor reach a later
-    trial of the same (reused) thread. Inside `shield()` (a report on its way to the driver) an
-    expiry waits and is raised when the shield ends, so that a report is never half sent.
-    """
-
-    def __init__(self, seconds: float | None):
-        self.seconds = seconds
-        self.lock = threading.Lock()
-        self.inside = self.shielded = self.expired = False
-
-    def __enter__(self) -> "Deadline":
-        if self.seconds:
-            self.thread, self.inside = threading.get_ident(), True
-            self.timer = threading.Timer(self.seconds, self._expire)
-            self.timer.daemon = True
-            self.timer.start()
-        return self
-
-    def _expire(self) -> None:
-        with self.lock:
-            if self.shielded:
-                self.expired = True
-            elif self.inside:
-                _set_async_exc(self.thread, TrialTimeout)
-
-    def __exit__(self, *exc) -> None:
-        if not self.seconds:
-            return
-        with self.lock:
-            self.inside = False
-        self.timer.cancel()
-        _set_async_exc(self.thread, None)
-
-    @contextlib.contextmanager
-    def shield(self):
-        with self.lock:
-            self.shielded = True
-        try:
-            yield
-        finally:
-            with self.lock:
-                self.shielded, fire = False, self.expired and self.inside
-            if fire:
-                raise TrialTimeout
 
 
 def _runner_module(name: str):
@@ -186,9 +125,6 @@ def device_share(assigned: dict, cpus_on_node: int) -> int:
     return max(1, int(cpus_on_node // max(1.0, float(assigned.get("CPU", 1.0)))))
 
 
-BUNDLE_STATE = "bundle.json"  # in a bundle's checkpoint: how many of its configurations finished
-
-
 def _bundle_progress(checkpoint_dir: Path) -> int:
     """Configurations of this bundle finished before a restart (read from, and removed from, the
     restored checkpoint, so that the runner sees only its own files)."""
@@ -203,57 +139,6 @@ def _bundle_progress(checkpoint_dir: Path) -> int:
 def _clear(directory: Path) -> None:
     for path in directory.iterdir():
         shutil.rmtree(path) if path.is_dir() else path.unlink()
-
-
-REPORT_EVERY_S = 30.0  # a bundle's reports reach the driver at least this often (and at its end)
-
-
-class Outbox:
-    """A bundle's reports on their way to the driver: held, then sent as one Tune report whose
-    `reports` is their JSON list (a string: Tune's loggers pass it through; the last report's keys
-    are also at the top, for Tune's metric and the callbacks; study.bundles.unpack reads it).
-    `every_s` = 0 sends each report at once. `shield` guards a send against the trial timeout
-    (Deadline.shield), so that no report is sent twice or lost half way."""
-
-    def __init__(self, every_s: float):
-        self.every_s = every_s
-        self.held: list[dict] = []
-        self.sent_at = time.monotonic()
-        self.shield = contextlib.nullcontext
-
-    def due(self) -> bool:
-        return time.monotonic() - self.sent_at >= self.every_s
-
-    def holds_finals(self) -> bool:
-        return any(r.get("final") is True for r in self.held)
-
-    def add(self, metrics: dict, send: bool = False, checkpoint=None) -> float:
-        """Hold `metrics`; send everything held if `send` or a checkpoint travels. Returns the
-        seconds spent in `tune.report` (waiting for the driver)."""
-        self.held.append(metrics)
-        return self.send(checkpoint) if send or checkpoint is not None else 0.0
-
-    def send(self, checkpoint=None) -> float:
-        if not self.held:
-            return 0.0
-        payload = self.held[0] if len(self.held) == 1 else {**self.held[-1], "reports": json.dumps(self.held)}
-        started = time.perf_counter()
-        with self.shield():
-            tune.report(payload, checkpoint=checkpoint)
-            self.held, self.sent_at = [], time.monotonic()
-        return time.perf_counter() - started
-
-    def send_before_error(self) -> None:
-        """An infrastructure error ends the Ray trial and Tune retries it: what is held goes first,
-        and held final results with the progress that makes the retry skip their configurations
-        (without them Tune's latest checkpoint, maybe a runner's mid-run one, stays the one to resume)."""
-        if not self.holds_finals():
-            self.send()
-            return
-        done = max(r["config_index"] for r in self.held if r.get("final") is True) + 1
-        with tempfile.TemporaryDirectory(prefix="bundle-progress-") as tmp:
-            (Path(tmp) / BUNDLE_STATE).write_text(json.dumps({"done": done}))
-            self.send(tune.Checkpoint.from_directory(tmp))
 
 
 def run_trial(config: dict) -> None:

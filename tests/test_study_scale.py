@@ -152,7 +152,7 @@ def test_config_errors_are_told_apart_from_infrastructure_errors():
 
 
 def test_deadline_interrupts_a_busy_thread_but_not_a_shielded_report():
-    from study.trainable import Deadline, TrialTimeout
+    from study.deadline import Deadline, TrialTimeout
 
     start = time.monotonic()
     with pytest.raises(TrialTimeout):
