@@ -66,9 +66,9 @@ def ladder_verdicts(trials: pd.DataFrame, ladder: dict, claims: pd.DataFrame | N
         parts.append(res.assign(rung=rung["name"], order=order))
     long = pd.concat(parts, ignore_index=True).reindex(columns=COLUMNS)
     wide = long.pivot(index="claim_id", columns="order", values="verdict").reindex(columns=range(len(rungs)))
-    at = first_change(wide.fillna("not run").to_numpy())
-    names = [r["name"] for r in rungs]
     verdicts = wide.fillna("not run").to_numpy()
+    at = first_change(verdicts)
+    names = [r["name"] for r in rungs]
     for column, index in (("flipped_at", at), ("reversed_at", first_reversal(verdicts))):
         long[column] = long["claim_id"].map(pd.Series([names[i] if i >= 0 else "" for i in index], index=wide.index))
     order = {c: i for i, c in enumerate(about["claim_id"])}
@@ -95,11 +95,11 @@ def flip_counts(long: pd.DataFrame, rungs: list[dict]) -> pd.DataFrame:
         return pd.DataFrame(columns=["rung", "changed", "reversed", "of"])
     first = long[long["order"] == 0].set_index("claim_id")["verdict"]
     for order, rung in enumerate(rungs[1:], start=1):
-        here = long[long["order"] == order].set_index("claim_id")["verdict"]
+        rows_here = long[long["order"] == order]
+        here = rows_here.set_index("claim_id")["verdict"]
         both = [c for c in here.index if here[c] != "not run" and first.get(c, "not run") != "not run"]
-        here_rows = long[long["order"] == order]
-        changed = here_rows[here_rows["flipped_at"] == rung["name"]]["claim_id"].nunique()
-        reversed_ = here_rows[here_rows["reversed_at"] == rung["name"]]["claim_id"].nunique()
+        changed = rows_here[rows_here["flipped_at"] == rung["name"]]["claim_id"].nunique()
+        reversed_ = rows_here[rows_here["reversed_at"] == rung["name"]]["claim_id"].nunique()
         rows.append({"rung": rung["name"], "changed": int(changed), "reversed": int(reversed_), "of": len(both)})
     return pd.DataFrame(rows)
 

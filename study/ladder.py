@@ -71,7 +71,7 @@ DEFAULT_LADDER = [
 # Config keys that do not change what a trial trains or scores: two configs equal but for these
 # are one trial (eval_each_epoch changes only how often the validation split is scored).
 NOT_IDENTITY = {"phase", "_trial_id", "rung", "_hps", "iid", "trial_index", "eval_each_epoch", "_cpus",
-                "_study_dir", "_fault_rate", "_trial_timeout"}
+                "_study_dir", "_fault_rate", "_trial_timeout", "_round"}
 
 
 @dataclass
@@ -210,7 +210,7 @@ def cell_settings(spec, rung: Rung, base: dict) -> tuple[dict | None, dict, list
     if f["scoring"] == "paper" and "paper" not in task.paper_protocols:
         notes.append(f"{task.paper} scores held-out data on {base['task']}: `scoring: paper` is the held-out split")
     keys["protocol"] = "paper" if f["scoring"] == "paper" and "paper" in task.paper_protocols else "fair"
-    budget = dict(search_spaces.paper_budget(task.paper, base["task"]))
+    budget = dict(search_spaces.paper_budget(task.paper, base["task"], spec.task_config.get("paper_steps")))
     budget.pop("schedule", None)  # the schedule factor's
     if f["budget"] != "study":
         if not budget:
@@ -338,9 +338,9 @@ def ladder_plan(spec, cells: dict[str, dict], existing: list[dict], best: dict, 
 
 def fresh_seeds(spec) -> list[int]:
     """Every rung's seeds: the confirm phase's fresh seeds (runs of one seed pair across rungs)."""
-    from study.launch import FRESH_SEED_BASE
+    from study.launch import fresh_seed
 
-    return [FRESH_SEED_BASE + spec.seed * 100 + i for i in range(spec.seeds)]
+    return [fresh_seed(spec, i) for i in range(spec.seeds)]
 
 
 def tuned_best(spec, state: dict, cells: dict[str, dict]) -> dict:

@@ -274,13 +274,15 @@ def finished_results(results) -> list:
     return out
 
 
-def _record(study_dir: Path, phase: str, results, expected: int, label: str | None = None) -> None:
-    """Write a phase's records; if trials are missing or unfinished, keep the finished ones and stop."""
+def _record(study_dir: Path, phase: str, results, expected: int, label: str | None = None) -> list:
+    """Write a phase's records; if trials are missing or unfinished, keep the finished ones and stop.
+    Returns the finished trials' results (finished_results)."""
     done = finished_results(results)
     trials, history = records.rows_from_results(done)
     records.write_phase(study_dir, phase, trials, history)
     if len(done) < expected:
         raise StudyInterrupted(f"{label or phase} phase interrupted with {len(done)}/{expected} trials finished")
+    return done
 
 
 def refresh_records(study_dir: Path) -> None:
@@ -374,8 +376,7 @@ def _run_phases(spec: StudySpec, state: dict, resources: dict, resume: bool, ret
     cells = cell_configs(spec, resources)
     if "tune" in spec.phases and state["phases"].get("tune") != "done":
         results = run_tune_phase(spec, cells, resources, resume, retry_errored)
-        _record(study_dir, "tune", results, expected=spec.trials * len(cells))
-        done = finished_results(results)
+        done = _record(study_dir, "tune", results, expected=spec.trials * len(cells))
         state["tune_hps"] = {r.config["_trial_id"]: {h: r.config[h] for h in r.config["_hps"]}
                              for r in done if r.config}
         state["seconds_per_epoch"] = seconds_per_epoch(done)  # sizes the fixed phases' bundles

@@ -14,6 +14,22 @@ BUNDLE_STATE = "bundle.json"  # in a bundle's checkpoint: how many of its config
 REPORT_EVERY_S = 30.0  # a bundle's reports reach the driver at least this often (and at its end)
 
 
+def write_progress(directory: Path, done: int) -> None:
+    """Record in a checkpoint directory that the bundle's first `done` configurations finished."""
+    (directory / BUNDLE_STATE).write_text(json.dumps({"done": done}))
+
+
+def take_progress(directory: Path) -> int:
+    """Configurations of the bundle finished before a restart (read from, and removed from, the
+    restored checkpoint, so that the runner sees only its own files); 0 without a record."""
+    state = directory / BUNDLE_STATE
+    if not state.is_file():
+        return 0
+    done = int(json.loads(state.read_text())["done"])
+    state.unlink()
+    return done
+
+
 class Outbox:
     """A bundle's reports on their way to the driver: held, then sent as one Tune report whose
     `reports` is their JSON list (a string: Tune's loggers pass it through; the last report's keys
@@ -58,5 +74,5 @@ class Outbox:
             return
         done = max(r["config_index"] for r in self.held if r.get("final") is True) + 1
         with tempfile.TemporaryDirectory(prefix="bundle-progress-") as tmp:
-            (Path(tmp) / BUNDLE_STATE).write_text(json.dumps({"done": done}))
+            write_progress(Path(tmp), done)
             self.send(tune.Checkpoint.from_directory(tmp))

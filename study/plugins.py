@@ -100,6 +100,7 @@ def register_runner(name: str, train: Callable, keys: Iterable[str] = ()) -> Non
         raise SpecError(f"{origin}: runner {name!r}: train must be callable")
     _runners[name] = train
     tasks.RUNNER_KEYS[name] = tuple(keys)
+    tasks.STUDY_KEYS[name] = ()  # no study-level task_config keys (GLUE's paper_steps is the built-ins')
     tasks.register(tasks.Task(name, name, {}, {}, None, ()))
     _tasks[name] = origin
     _record_name("runners", name)
@@ -246,6 +247,7 @@ def forget(record: dict) -> None:
         _tasks.pop(name, None)
         if _runners.pop(name, None) is not None:
             tasks.RUNNER_KEYS.pop(name, None)
+            tasks.STUDY_KEYS.pop(name, None)
     _loaded.pop(record["source"], None)
 
 

@@ -60,8 +60,6 @@ def unwritable_storage(storage: str) -> str | None:
 
 def missing_plugin(manifest: list[dict]) -> str | None:
     """Why this machine cannot load one of the study's plugins (None when it loads them all)."""
-    from study import plugins
-
     try:
         plugins.ensure_loaded(manifest)
     except SpecError as exc:

@@ -85,7 +85,6 @@ class CellSearcher(Searcher):
         self.told: set[str] = set()  # configuration ids whose result reached their TPE
         self.bundle, self.slots = bundle, slots
         self.seconds: dict[str, list[float]] = {key: [] for key in cells}  # measured seconds per configuration
-        self.largest = 0  # the largest bundle handed out: the search's batch size
 
     def set_search_properties(self, metric, mode, config, **spec) -> bool:
         return True  # metric and mode are fixed at construction
@@ -107,7 +106,6 @@ class CellSearcher(Searcher):
             configs.append({**self.cells[key], **params, "trial_index": index, "iid": index < self.iid_trials,
                             "_trial_id": config_id, "_hps": sorted(params)})
         self.owner[trial_id] = (key, [c["_trial_id"] for c in configs])
-        self.largest = max(self.largest, size)
         return {"bundle": configs} if size > 1 else configs[0]  # one: a plain config, as trackers log it
 
     def bundle_size(self, key: str) -> int:

@@ -17,7 +17,7 @@ from study import plugins
 from study.errors import SpecError, did_you_mean
 from study.presets import PRESETS
 from study.rounds import seed_range
-from study.tasks import RUNNER_KEYS, STUDY_KEYS, parse_task
+from study.tasks import RUNNER_KEYS, STUDY_KEYS, parse_task, task_names
 
 PHASES = ("tune", "confirm", "default", "paper")
 TRACKERS = ("mlflow", "wandb", "tensorboard")
@@ -227,7 +227,7 @@ def validate(spec: StudySpec) -> StudySpec:
 
         spec.claims = os.path.abspath(os.path.expanduser(str(spec.claims)))
         try:
-            read_claims(spec.claims, search_spaces.names(), _is_task)
+            read_claims(spec.claims, search_spaces.names(), set(task_names()).__contains__)
         except ValueError as exc:
             raise SpecError(str(exc)) from None
     if spec.name is not None and (not isinstance(spec.name, str) or spec.name in ("", ".", "..") or "/" in spec.name):
@@ -239,14 +239,6 @@ def validate(spec: StudySpec) -> StudySpec:
     if not is_uri(spec.storage):
         spec.storage = os.path.abspath(os.path.expanduser(spec.storage))
     return spec
-
-
-def _is_task(name: str) -> bool:
-    try:
-        parse_task(name)
-    except SpecError:
-        return False
-    return True
 
 
 def absolute_paths(task_config: dict) -> dict:

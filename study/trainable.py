@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import json
 import math
 import os
 import random
@@ -46,7 +45,7 @@ from ray import tune
 
 from study.bundles import bundle_configs
 from study.deadline import Deadline, TrialTimeout
-from study.outbox import BUNDLE_STATE, REPORT_EVERY_S, Outbox
+from study.outbox import REPORT_EVERY_S, Outbox, take_progress, write_progress
 
 
 class InjectedFault(RuntimeError):
@@ -125,17 +124,6 @@ def device_share(assigned: dict, cpus_on_node: int) -> int:
     return max(1, int(cpus_on_node // max(1.0, float(assigned.get("CPU", 1.0)))))
 
 
-def _bundle_progress(checkpoint_dir: Path) -> int:
-    """Configurations of this bundle finished before a restart (read from, and removed from, the
-    restored checkpoint, so that the runner sees only its own files)."""
-    state = checkpoint_dir / BUNDLE_STATE
-    if not state.is_file():
-        return 0
-    done = int(json.loads(state.read_text())["done"])
-    state.unlink()
-    return done
-
-
 def _clear(directory: Path) -> None:
     for path in directory.iterdir():
         shutil.rmtree(path) if path.is_dir() else path.unlink()
@@ -152,7 +140,7 @@ def run_trial(config: dict) -> None:
     with tempfile.TemporaryDirectory(prefix="bundle-") as tmp:
         restored = Path(tmp)
         _restore_checkpoint(restored)
-        done = _bundle_progress(restored)
+        done = take_progress(restored)
         try:
             for index in range(done, len(configs)):
                 _run_config(configs[index], index, len(configs), restored if index == done else None, outbox)
@@ -188,7 +176,7 @@ def _run_config(config: dict, index: int, size: int, restored: Path | None, outb
         def checkpoint(done: int):
             """The runner's files (if any) and the bundle's progress, for a restart."""
             if size > 1:
-                (checkpoint_dir / BUNDLE_STATE).write_text(json.dumps({"done": done}))
+                write_progress(checkpoint_dir, done)
             return tune.Checkpoint.from_directory(str(checkpoint_dir))
 
         def report(metrics: dict) -> None:

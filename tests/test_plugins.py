@@ -115,6 +115,10 @@ def test_plugin_runner_runs_a_task_of_a_new_kind_under_the_runner_contract(monke
     assert [r["epoch"] for r in reports] == [1, 2]
     assert result["status"] == "ok" and result["chance"] == 50.0 and result["steps"] == 14
     assert 50 < result["score"] <= 100 and 0 <= result["test_score"] <= 100  # it learns beyond chance
+    # a task_config key the plugin runner does not take is one clear SpecError, as for built-in runners
+    with pytest.raises(SpecError, match="unknown key 'paper_steps'"):
+        build_spec(overrides={"plugins": ["my_optimizer"], "tasks": ["xor"], "optimizers": ["adabelief"],
+                              "name": "x", "task_config": {"paper_steps": 3}})
 
 
 def test_entry_point_of_an_installed_distribution_loads(tmp_path, monkeypatch):
