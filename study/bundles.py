@@ -11,9 +11,15 @@ whatever list of configurations a phase makes and never changes one.
 Size rule (`auto_size`, `pack`): a bundle should last about TARGET_S seconds, measured, never so
 long that the cluster's slots run out of work: with `s` the measured seconds of one configuration
 (per epoch times its epochs), `n` the configurations still to hand out and `slots` the trials run at
-once, a bundle holds floor(TARGET_S / s) configurations, at most ceil(n / slots), at least 1. Until
-a configuration of the study has been measured (the tune phase's first wave), bundles hold one.
+once, a bundle holds floor(TARGET_S / s) configurations, at most ceil(n / slots), at least 1. A fixed
+phase's configuration of a cell never measured goes alone; the tune phase's first wave, before
+anything is measured, goes in elastic bundles (below).
 `--bundle N` fixes N configurations per bundle; `--bundle 1` is one Ray trial per configuration.
+
+Hand-backs: the tune phase's first bundles, sized before anything was measured (study/searcher.py),
+carry HANDBACK_KEY: such a bundle stops once it ran that many seconds and names the configurations
+it did not start in its last final report (HANDED_BACK); the searcher asks them again in a later
+Ray trial, and every view of the bundle (records, progress, status) leaves them out.
 """
 from __future__ import annotations
 
@@ -24,8 +30,10 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 TARGET_S = 5.0  # seconds a bundle should last: 2-7% driver overhead at 0.1-0.35 s per Ray trial
+HANDBACK_KEY, HANDBACK_S = "handback_after_s", TARGET_S  # in an elastic bundle's Ray trial config
+HANDED_BACK = "handed_back"  # JSON list of the configuration ids an elastic bundle did not start
 # Keys the adapter adds to a bundled configuration's reports (not part of its per-epoch history).
-BUNDLE_KEYS = {"config_index", "config_id", "config_time_s"}
+BUNDLE_KEYS = {"config_index", "config_id", "config_time_s", HANDED_BACK}
 
 
 def bundle_configs(trial_config: dict) -> list[dict]:
@@ -117,6 +125,20 @@ def unpack(result: dict) -> list[dict]:
     return json.loads(packed) if isinstance(packed, str) else [result]
 
 
+def handed_back(result: dict) -> set[str]:
+    """Ids of the configurations an elastic bundle handed back, from its last Tune result."""
+    return {i for report in unpack(result) if isinstance(report.get(HANDED_BACK), str)
+            for i in json.loads(report[HANDED_BACK])}
+
+
+def tune_batch(results) -> int:
+    """The most configurations TPE proposed at once for one Ray trial (the report's search method):
+    an elastic bundle's are random start-up draws, and so are those it handed back, wherever they ran."""
+    back = set().union(*(handed_back(r.metrics or {}) for r in results))
+    return max([sum(c.get("_trial_id") not in back for c in bundle_configs(r.config))
+                for r in results if r.config and HANDBACK_KEY not in r.config] or [1]) or 1
+
+
 def _reports(result) -> list[dict]:
     """Every report of a Ray trial as Ray stored it (its result.json: the reported types, where a
     DataFrame would turn an integer column with gaps into floats), without the config it repeats."""
@@ -151,9 +173,11 @@ def expand(result) -> list[ConfigResult]:
 def trial_states(trial_config: dict, status: str, last_result: dict | None) -> list[tuple[dict, str, dict | None]]:
     """(config, state, final result or None) of each configuration of a Ray trial from Tune's view
     of it (status, last report): configurations run in order, so those before the last finished one
-    are done (their results are in the trial's reports, not in `last_result`)."""
-    configs = bundle_configs(trial_config)
+    are done (their results are in the trial's reports, not in `last_result`); those it handed back
+    are left out."""
     last = last_result or {}
+    back = handed_back(last) if status == "TERMINATED" else set()  # run in another Ray trial
+    configs = [c for c in bundle_configs(trial_config) if c.get("_trial_id") not in back]
     if "bundle" not in trial_config:  # one configuration: the trial's own state
         return [(configs[0], status, last if status == "TERMINATED" else None)]
     index = last.get("config_index", 0 if last else -1)

@@ -20,7 +20,7 @@ import pandas as pd
 
 import search_spaces
 from study import plugins, records
-from study.bundles import bundle_configs, configured_size, expand, pack, running_config_id, seconds_per_epoch
+from study.bundles import bundle_configs, configured_size, expand, pack, running_config_id, seconds_per_epoch, tune_batch
 from study.cluster import connect, plan_resources
 from study.console import LOG_NAME, attach_ray_logs
 from study.errors import SpecError
@@ -380,7 +380,7 @@ def _run_phases(spec: StudySpec, state: dict, resources: dict, resume: bool, ret
         state["tune_hps"] = {r.config["_trial_id"]: {h: r.config[h] for h in r.config["_hps"]}
                              for r in done if r.config}
         state["seconds_per_epoch"] = seconds_per_epoch(done)  # sizes the fixed phases' bundles
-        state["tune_batch"] = max((len(bundle_configs(r.config)) for r in results if r.config), default=1)
+        state["tune_batch"] = tune_batch(results)
         state["phases"]["tune"] = "done"
         _save_state(study_dir, state)
 

@@ -15,7 +15,7 @@ import pandas as pd
 
 import search_spaces
 from study.batch_cap import batch_caps
-from study.bundles import auto_size, cell_of, configured_size, pack
+from study.bundles import HANDBACK_S, auto_size, cell_of, configured_size, pack
 from study.spec import PHASES, StudySpec
 from study.tasks import parse_task, runner_config
 
@@ -105,17 +105,27 @@ def plan_slots(spec: StudySpec) -> int:
 
 
 def tune_bundle_sizes(spec: StudySpec, seconds: dict[str, float] | None, slots: int) -> list[int]:
-    """The tune phase's bundle sizes as CellSearcher hands them out: round-robin over the cells,
-    one configuration each until `slots` have been handed out (none measured yet), then the size
+    """The configurations each of the tune phase's Ray trials runs, as CellSearcher hands them out:
+    round-robin over the cells; the first `slots` elastic bundles of start-up draws, each running
+    what fits in HANDBACK_S and handing the rest back (one configuration, unmeasured); then the size
     rule of study/bundles.py with `seconds` (per cell) as the measured length; None: unmeasured."""
     if "tune" not in spec.phases:
         return []
     left = {f"{t}/{o}": spec.trials for t in spec.tasks for o in spec.optimizers}
+    draws = {key: spec.iid_trials for key in left}  # start-up draws not yet in an elastic bundle
+    share = math.ceil(spec.iid_trials * len(left) / max(1, slots))
     sizes: list[int] = []
     while any(left.values()):
         key = max(left, key=lambda k: left[k])  # the cell with the fewest handed out
-        measured = seconds.get(key) if seconds and len(sizes) >= slots else None
-        size = configured_size(spec) or auto_size(measured, sum(left.values()), slots)
+        measured = (seconds or {}).get(key)
+        if configured_size(spec):
+            size = configured_size(spec)
+        elif len(sizes) < slots:  # the first wave: nothing measured yet
+            held = max(1, min(draws[key], share))
+            draws[key] -= held
+            size = min(held, math.ceil(HANDBACK_S / measured)) if measured else 1
+        else:
+            size = auto_size(measured, sum(left.values()), slots)
         size = min(size, left[key])
         left[key] -= size
         sizes.append(size)

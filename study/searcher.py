@@ -11,8 +11,15 @@ Bundles (study/bundles.py): each Ray trial gets B configurations of one cell, as
 one after another before any of them finishes; TPE's constant liar treats the asked but unfinished
 ones as pending (it pretends they scored worst), so the B differ and the search stays
 sequential-model-based with batches of B. B is `--bundle`, else sized from the configurations'
-measured seconds (the cell's, else the study's; 1 until one has finished). Each configuration is
-told to its TPE as soon as its final report arrives, not when its bundle ends.
+measured seconds (the cell's, else the study's). Each configuration is told to its TPE as soon as
+its final report arrives, not when its bundle ends.
+
+The first wave (nothing measured yet) is elastic: a cell's bundle holds its random start-up draws,
+as many as spreads the cells' draws over all slots, and hands back (study/bundles.py `HANDBACK_KEY`) those it has
+not started once it ran HANDBACK_S seconds; they are asked again, first in their cell's turn, under
+the same ids and still pending in TPE. Short configurations fill every slot from the start (one
+Ray trial each would end before the cluster's worker processes are up), while a long one, say an
+hour of GLUE, holds its slot no longer than one configuration: no bundle is sized by a guess.
 """
 from __future__ import annotations
 
@@ -26,7 +33,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 import search_spaces
 from study.batch_cap import capped_overrides
-from study.bundles import auto_size, unpack
+from study.bundles import HANDBACK_KEY, HANDBACK_S, auto_size, handed_back, unpack
 
 METRIC, MODE = "score", "max"
 
@@ -85,6 +92,8 @@ class CellSearcher(Searcher):
         self.told: set[str] = set()  # configuration ids whose result reached their TPE
         self.bundle, self.slots = bundle, slots
         self.seconds: dict[str, list[float]] = {key: [] for key in cells}  # measured seconds per configuration
+        self.returned: dict[str, list[dict]] = {key: [] for key in cells}  # handed back, to be asked again
+        self.elastic: dict[str, list[dict]] = {}  # Ray trial id -> the configs of its elastic bundle
 
     def set_search_properties(self, metric, mode, config, **spec) -> bool:
         return True  # metric and mode are fixed at construction
@@ -92,13 +101,13 @@ class CellSearcher(Searcher):
     def suggest(self, trial_id: str):
         if trial_id in self.owner:
             return None  # Ray's random 8-hex id repeated: Tune asks again with a fresh one
-        open_cells = [k for k, n in self.suggested.items() if n < self.trials]
-        if not open_cells:
-            return Searcher.FINISHED
-        key = min(open_cells, key=lambda k: self.suggested[k])  # round-robin, stable order
-        size = min(self.bundle_size(key), self.trials - self.suggested[key])
-        configs = []
-        for _ in range(size):
+        open_cells = [k for k, n in self.suggested.items() if n < self.trials or self.returned[k]]
+        if not open_cells:  # an elastic bundle still out may yet hand some back: ask again later
+            return None if self.elastic else Searcher.FINISHED
+        key = min(open_cells, key=lambda k: self.suggested[k] - len(self.returned[k]))  # round-robin, stable order
+        size, elastic = self.bundle_size(key)
+        configs, self.returned[key] = self.returned[key][:size], self.returned[key][size:]
+        while len(configs) < size and self.suggested[key] < self.trials:
             index = self.suggested[key]
             config_id = tune_trial_id(self.cells[key], index)
             params = self.searchers[key].suggest(config_id)  # an Optuna ask, pending until told
@@ -106,15 +115,25 @@ class CellSearcher(Searcher):
             configs.append({**self.cells[key], **params, "trial_index": index, "iid": index < self.iid_trials,
                             "_trial_id": config_id, "_hps": sorted(params)})
         self.owner[trial_id] = (key, [c["_trial_id"] for c in configs])
-        return {"bundle": configs} if size > 1 else configs[0]  # one: a plain config, as trackers log it
+        if len(configs) == 1:
+            return configs[0]  # one: a plain config, as trackers log it
+        if not elastic:
+            return {"bundle": configs}
+        self.elastic[trial_id] = configs
+        return {"bundle": configs, HANDBACK_KEY: HANDBACK_S}
 
-    def bundle_size(self, key: str) -> int:
-        """--bundle, else the size rule of study/bundles.py from the measured seconds."""
+    def bundle_size(self, key: str) -> tuple[int, bool]:
+        """(configurations, elastic): --bundle; else the size rule of study/bundles.py from the
+        measured seconds; else, nothing measured yet, an elastic bundle of the cell's start-up draws."""
         if self.bundle:
-            return self.bundle
+            return self.bundle, False
         measured = self.seconds[key] or [s for v in self.seconds.values() for s in v]
-        remaining = sum(self.trials - n for n in self.suggested.values())
-        return auto_size(sum(measured) / len(measured) if measured else None, remaining, self.slots)
+        remaining = sum(self.trials - n + len(self.returned[k]) for k, n in self.suggested.items())
+        if measured:
+            return auto_size(sum(measured) / len(measured), remaining, self.slots), False
+        draws = len(self.returned[key]) + max(0, self.iid_trials - self.suggested[key])
+        share = math.ceil(self.iid_trials * len(self.cells) / max(1, self.slots))  # every slot gets some
+        return max(1, min(draws, share)), True
 
     # Intermediate results are not forwarded: no pruner uses them, and a retried trial would
     # report its epochs to Optuna twice. A configuration's final report is told once.
@@ -135,12 +154,19 @@ class CellSearcher(Searcher):
             self.seconds[key].append(float(seconds))
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        """The bundle ended: its configurations without a final report failed (Tune gave up)."""
+        """The bundle ended: configurations it handed back are asked again; those without a final
+        report otherwise failed (Tune gave up)."""
+        key, ids = self.owner.get(trial_id, (None, []))
+        back = handed_back(result or {}) if not error else set()
         for report in unpack(result or {}) if not error else ():
             if report.get("final") is True:
                 self._tell(trial_id, report.get("config_id"), report)
-        for config_id in self.owner.get(trial_id, (None, []))[1]:
-            self._tell(trial_id, config_id, None, error=True)
+        lent = self.elastic.pop(trial_id, [])
+        if back and key is not None:
+            self.returned[key] += [c for c in lent if c["_trial_id"] in back and c["_trial_id"] not in self.told]
+        for config_id in ids:
+            if config_id not in back:
+                self._tell(trial_id, config_id, None, error=True)
 
     def export(self) -> None:
         """Copy the cells' newly finished Optuna trials into the journal file."""
@@ -166,3 +192,5 @@ class CellSearcher(Searcher):
     def restore(self, checkpoint_path: str) -> None:
         with open(checkpoint_path, "rb") as f:
             self.__dict__.update(cloudpickle.load(f))
+        self.__dict__.setdefault("returned", {key: [] for key in self.cells})  # a checkpoint from before hand-backs
+        self.__dict__.setdefault("elastic", {})

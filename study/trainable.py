@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import math
 import os
 import random
@@ -43,7 +44,7 @@ from pathlib import Path
 import ray
 from ray import tune
 
-from study.bundles import bundle_configs
+from study.bundles import HANDBACK_KEY, HANDED_BACK, bundle_configs
 from study.deadline import Deadline, TrialTimeout
 from study.outbox import REPORT_EVERY_S, Outbox, take_progress, write_progress
 
@@ -133,25 +134,32 @@ def run_trial(config: dict) -> None:
     """Ray Tune function trainable: run a Ray trial's configurations (study/bundles.py) one after
     another, each as one trial of the records. A bundle restarted by Tune (an infrastructure error,
     a resumed driver) continues from its checkpoint: the configurations whose results reached the
-    driver are not rerun."""
+    driver are not rerun. An elastic bundle (HANDBACK_KEY) stops after the configuration that ends
+    past its time and hands the rest back to the searcher."""
     configs = bundle_configs(config)
     every_s = 0.0 if len(configs) == 1 else float(configs[0].get("_report_every_s", REPORT_EVERY_S))
     outbox = Outbox(every_s)
+    handback_at = time.monotonic() + float(config[HANDBACK_KEY]) if config.get(HANDBACK_KEY) else math.inf
     with tempfile.TemporaryDirectory(prefix="bundle-") as tmp:
         restored = Path(tmp)
         _restore_checkpoint(restored)
         done = take_progress(restored)
         try:
             for index in range(done, len(configs)):
-                _run_config(configs[index], index, len(configs), restored if index == done else None, outbox)
+                later = [c["_trial_id"] for c in configs[index + 1:]]
+                if _run_config(configs[index], index, later, restored if index == done else None, outbox, handback_at):
+                    break  # handed back the later ones
         except Exception:  # infrastructure (config errors end their configuration normally)
             outbox.send_before_error()
             raise
 
 
-def _run_config(config: dict, index: int, size: int, restored: Path | None, outbox: Outbox) -> None:
-    """One configuration of a bundle (index of size): its reports, tagged with its index and id,
-    and its final result; `restored` holds the runner's files of a run to resume, if any."""
+def _run_config(config: dict, index: int, later: list[str], restored: Path | None, outbox: Outbox,
+                handback_at: float = math.inf) -> bool:
+    """One configuration of a bundle (the index-th, `later` the ids after it): its reports, tagged
+    with its index and id, and its final result; `restored` holds the runner's files of a run to
+    resume, if any. Past `handback_at` (an elastic bundle) its final result hands the later ones
+    back: returns True then."""
     trial_id = config.get("_trial_id") or tune.get_context().get_trial_id()
     started, waited = time.perf_counter(), 0.0  # waited: in tune.report, on the driver
     tag = {"config_index": index, "config_id": trial_id}
@@ -175,7 +183,7 @@ def _run_config(config: dict, index: int, size: int, restored: Path | None, outb
 
         def checkpoint(done: int):
             """The runner's files (if any) and the bundle's progress, for a restart."""
-            if size > 1:
+            if later or index:
                 write_progress(checkpoint_dir, done)
             return tune.Checkpoint.from_directory(str(checkpoint_dir))
 
@@ -213,10 +221,15 @@ def _run_config(config: dict, index: int, size: int, restored: Path | None, outb
                  "config_time_s": time.perf_counter() - started - waited}
         if final.get("status") != "ok":
             final["score"] = chance
-        if index + 1 == size:
+        if later and time.monotonic() >= handback_at:
+            final[HANDED_BACK] = json.dumps(later)
+            outbox.add(_clean(final, chance), send=True)
+            return True
+        if not later:
             outbox.add(_clean(final, chance), send=True)
         elif outbox.due():  # the next configuration starts afresh; a restart skips this one
             _clear(checkpoint_dir)
             outbox.add(_clean(final, chance), checkpoint=checkpoint(index + 1))
         else:
             outbox.add(_clean(final, chance))
+        return False

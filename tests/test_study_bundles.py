@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from study import launch as launch_module
-from study.bundles import auto_size, pack, unpack
+from study.bundles import HANDBACK_KEY, auto_size, handed_back, pack, trial_states, tune_batch, unpack
 from study.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -202,6 +202,46 @@ def test_a_bundle_killed_midway_reruns_only_its_unfinished_configurations(tmp_pa
     with _sleeping(tmp_path / "one.stamps", 0.0), mock.patch("reports.write_report", return_value={}):
         assert main(_driver(tmp_path, "one", "--bundle", "1")[3:]) == 0
     pd.testing.assert_frame_equal(trials[COMPARED], _rows(tmp_path / "one")[COMPARED])
+
+
+@pytest.mark.slow
+def test_an_elastic_first_wave_hands_back_what_it_did_not_start(tmp_path, studies, capsys):
+    """Nothing measured yet: the cell's 6 random start-up draws go out as one elastic bundle, which
+    stops after ~0.3 s (HANDBACK_S, shortened) and hands the rest back; they run in a later Ray
+    trial under the same ids, each exactly once, and every view counts each configuration once."""
+    import optuna
+
+    from study.searcher import optuna_storage
+
+    stamps = tmp_path / "elastic.stamps"
+    args = ["launch", "--optimizers", "adamw", "--trials", "6", "--iid-trials", "6", "--epochs", "1",
+            "--phases", "tune", "--max-concurrent", "1", "--storage", str(tmp_path), "--name", "elastic"]
+    with _sleeping(stamps, 0.15), mock.patch("study.searcher.HANDBACK_S", 0.3), \
+            mock.patch("reports.write_report", return_value={}):  # on the fixture's Ray
+        assert main(args) == 0
+    study_dir = tmp_path / "elastic"
+    ids = [f"tune-digits-adamw-{i}" for i in range(6)]
+    trials = _rows(study_dir)
+    assert sorted(trials["trial_id"]) == ids and (trials["status"] == "ok").all()
+    runs = _stamps(stamps)
+    assert sorted(runs.index) == ids and runs.max() == 1  # none ran twice, none was lost
+
+    results = {name: lines[-1] for name, lines in _ray_results(study_dir, "tune").items()}
+    configs = {name: json.loads((study_dir / "ray" / "tune" / name / "params.json").read_text()) for name in results}
+    elastic = [name for name, config in configs.items() if HANDBACK_KEY in config]
+    assert len(elastic) == 1 and len(results) >= 2
+    back = handed_back(results[elastic[0]])
+    ran_there = {r["config_id"] for r in unpack(results[elastic[0]]) if r.get("final") is True}
+    assert back and ran_there and back | ran_there == set(ids) and not back & ran_there
+    # its view leaves the handed-back ones out: status and the progress count each configuration once
+    states = trial_states(configs[elastic[0]], "TERMINATED", results[elastic[0]])
+    assert {c["_trial_id"] for c, state, _ in states} == ran_there and {s for _, s, _ in states} == {"TERMINATED"}
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[tune] digits x adamw")]
+    assert len(lines) == 6 and "6/6 done" in lines[-1], lines
+    # TPE heard each configuration once, and the report's batch leaves out the random start-up draws
+    told = optuna.load_study(study_name="digits/adamw", storage=optuna_storage(str(study_dir / "optuna.journal"))).trials
+    assert len(told) == 6 and all(t.state.name == "COMPLETE" for t in told)
+    assert json.loads((study_dir / "study.json").read_text())["tune_batch"] == 1
 
 
 def test_pack_keeps_cells_apart_and_fills_the_slots():

@@ -178,13 +178,89 @@ def test_searcher_ids_are_deterministic_and_ray_id_repeats_are_refused():
     from study.searcher import CellSearcher
 
     cells = {f"digits/{o}": {"task": "digits", "optimizer": o, "phase": "tune"} for o in ("adamw", "lion")}
-    searcher = CellSearcher(cells, trials=2, iid_trials=2, seed=0, overrides={})
+    # 4 slots for 4 start-up draws: one configuration per Ray trial
+    searcher = CellSearcher(cells, trials=2, iid_trials=2, seed=0, overrides={}, slots=4)
     ids = [searcher.suggest(f"ray{i}")["_trial_id"] for i in range(4)]
     assert ids == ["tune-digits-adamw-0", "tune-digits-lion-0", "tune-digits-adamw-1", "tune-digits-lion-1"]
-    fresh = CellSearcher(cells, trials=2, iid_trials=2, seed=0, overrides={})
+    fresh = CellSearcher(cells, trials=2, iid_trials=2, seed=0, overrides={}, slots=4)
     assert fresh.suggest("ray0")["_trial_id"] == ids[0]
     assert fresh.suggest("ray0") is None  # a colliding Ray id: Tune asks again with another
     assert fresh.suggest("ray9")["_trial_id"] == ids[1]
+
+
+def test_an_elastic_bundle_hands_back_configurations_asked_again_under_their_ids():
+    import json
+
+    import optuna
+
+    from study.bundles import HANDBACK_KEY, HANDED_BACK, bundle_configs
+    from study.searcher import CellSearcher
+
+    cells = {f"digits/{o}": {"task": "digits", "optimizer": o, "phase": "tune"} for o in ("adamw", "lion")}
+    searcher = CellSearcher(cells, trials=4, iid_trials=4, seed=0, overrides={}, slots=2)
+    first = searcher.suggest("ray0")  # nothing measured: adamw's 4 start-up draws over its 1 slot, elastic
+    assert first[HANDBACK_KEY] > 0 and [c["trial_index"] for c in first["bundle"]] == [0, 1, 2, 3]
+    back = [c["_trial_id"] for c in first["bundle"][1:]]
+    final = {"final": True, "config_index": 0, "config_id": "tune-digits-adamw-0", "score": 50.0,
+             "config_time_s": 0.5, HANDED_BACK: json.dumps(back)}
+    searcher.on_trial_result("ray0", final)
+    searcher.on_trial_complete("ray0", final)
+    # measured now (0.5 s): lion's turn, a bundle of fresh asks sized by the rule, not elastic
+    second = searcher.suggest("ray1")
+    assert HANDBACK_KEY not in second and {c["optimizer"] for c in second["bundle"]} == {"lion"}
+    # adamw's handed-back draws come next, the same configurations under the same ids; nothing more is asked
+    again = [bundle_configs(searcher.suggest(f"ray{i}")) for i in (2, 3)]
+    assert [len(b) for b in again] == [2, 1] and again[0] + again[1] == first["bundle"][1:]
+    assert searcher.suggest("ray4") == "FINISHED"
+    trials = optuna.load_study(study_name="digits/adamw", storage=searcher.memory).trials
+    assert [t.state.name for t in trials] == ["COMPLETE", "RUNNING", "RUNNING", "RUNNING"]  # none failed, none extra
+
+
+def test_plan_projects_the_ray_trials_the_searcher_hands_out():
+    """A driver loop as Tune's (suggest until None or FINISHED, slots at once, the first to start
+    ends first) with fixed seconds per configuration: every configuration runs once, elastic
+    bundles' hand-backs included (none lost to an early FINISHED), in the Ray trials `plan`
+    projects."""
+    import json
+    import math
+    from types import SimpleNamespace
+
+    from study.bundles import HANDBACK_KEY, HANDBACK_S, HANDED_BACK, bundle_configs
+    from study.plan import tune_bundle_sizes
+    from study.searcher import CellSearcher
+
+    seconds = {"digits/adamw": 2.0, "digits/lion": 3.0}  # an elastic bundle of 3 runs 3 (adamw), 2 (lion)
+    cells = {key: {"task": "digits", "optimizer": key.split("/")[1], "phase": "tune"} for key in seconds}
+    slots, trials = 4, 6  # all asked in the first wave
+    searcher = CellSearcher(cells, trials=trials, iid_trials=6, seed=0, overrides={}, slots=slots)
+    running, ran, asked, finished = [], [], 0, False
+    while True:
+        while len(running) < slots and not finished:
+            config = searcher.suggest(f"ray{asked}")
+            asked += 1
+            if config is None or config == "FINISHED":
+                finished = config == "FINISHED"
+                break
+            running.append((f"ray{asked - 1}", config))
+        if not running:
+            break
+        trial_id, config = running.pop(0)
+        configs = bundle_configs(config)
+        key = f"digits/{configs[0]['optimizer']}"
+        done = min(len(configs), math.ceil(HANDBACK_S / seconds[key])) if HANDBACK_KEY in config else len(configs)
+        finals = [{"final": True, "config_index": i, "config_id": c["_trial_id"], "score": 50.0,
+                   "config_time_s": seconds[key]} for i, c in enumerate(configs[:done])]
+        if done < len(configs):
+            finals[-1][HANDED_BACK] = json.dumps([c["_trial_id"] for c in configs[done:]])
+        result = {**finals[-1], "reports": json.dumps(finals)}
+        searcher.on_trial_result(trial_id, result)
+        searcher.on_trial_complete(trial_id, result)
+        ran.append(len(finals))
+    assert finished and sum(ran) == 2 * trials == len(searcher.told)  # each configuration once
+    assert ran == [3, 2, 3, 2, 1, 1]  # the elastic first wave: lion's bundles handed one back each
+    spec = SimpleNamespace(phases=["tune"], tasks=["digits"], optimizers=["adamw", "lion"], trials=trials,
+                           iid_trials=6, bundle=None, log_to=None)
+    assert sorted(tune_bundle_sizes(spec, seconds, slots)) == sorted(ran)  # the same Ray trials, in another order
 
 
 # ----------------------------------------------------------------------------- end to end (sleeping trials)
