@@ -31,6 +31,7 @@ import pandas as pd
 
 TARGET_S = 5.0  # seconds a bundle should last: 2-7% driver overhead at 0.1-0.35 s per Ray trial
 HANDBACK_KEY, HANDBACK_S = "handback_after_s", TARGET_S  # in an elastic bundle's Ray trial config
+LENT_TO = "handback_trial"  # the Ray trial id it was lent to: a reset trial (--retry-errored) runs it all
 HANDED_BACK = "handed_back"  # JSON list of the configuration ids an elastic bundle did not start
 # Keys the adapter adds to a bundled configuration's reports (not part of its per-epoch history).
 BUNDLE_KEYS = {"config_index", "config_id", "config_time_s", HANDED_BACK}
@@ -157,10 +158,15 @@ def expand(result) -> list[ConfigResult]:
     A configuration is finished once it reported `final=True`; its last such report is its result
     (a bundle restarted from a checkpoint older than its last report runs a configuration again:
     the last run counts). Unfinished configurations carry the trial's error, if Tune gave up on it.
+    Those it handed back last are left out, even if an earlier attempt finished them: they belong to
+    the Ray trial that runs them next.
     """
     reports = _reports(result)
+    back = handed_back(result.metrics or {}) if result.error is None else set()  # they ran in another Ray trial
     out = []
     for index, config in enumerate(bundle_configs(result.config or {})):
+        if config.get("_trial_id") in back:
+            continue
         mine = [r for r in reports if r.get("config_index") == index]
         finals = [r for r in mine if r.get("final") is True]
         metrics = finals[-1] if finals else (mine[-1] if mine else {})

@@ -208,7 +208,7 @@ def run_tune_phase(spec: StudySpec, cells: dict[str, dict], resources: dict, res
     from ray import tune
 
     from study.progress import CellProgress, progress_key
-    from study.searcher import METRIC, MODE, CellSearcher
+    from study.searcher import METRIC, MODE, CellSearcher, ReconcileOnResume
     from study.trainable import run_trial
 
     searcher = CellSearcher(cells, spec.trials, spec.iid_trials, spec.seed,
@@ -221,8 +221,9 @@ def run_tune_phase(spec: StudySpec, cells: dict[str, dict], resources: dict, res
         trial_name_creator=trial_dirname,  # trackers (MLflow run names) show the study's trial ids
     )
     progress = CellProgress({progress_key(base): spec.trials for base in cells.values()}, *study_plan(spec))
+    callbacks = [progress, ReconcileOnResume(searcher)]
     return _fit(spec, phase, tune.with_resources(run_trial, resources), resume, retry_errored,
-                tune_config=tune_config, run_config=_run_config(spec, phase, [progress], configured_size(spec) or spec.trials))
+                tune_config=tune_config, run_config=_run_config(spec, phase, callbacks, configured_size(spec) or spec.trials))
 
 
 def run_fixed_phase(spec: StudySpec, configs: list[dict], resources: dict, resume: bool,

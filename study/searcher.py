@@ -28,12 +28,13 @@ import zlib
 
 import optuna
 from ray import cloudpickle
+from ray.tune import Callback
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 import search_spaces
 from study.batch_cap import capped_overrides
-from study.bundles import HANDBACK_KEY, HANDBACK_S, auto_size, handed_back, unpack
+from study.bundles import HANDBACK_KEY, HANDBACK_S, LENT_TO, auto_size, handed_back, unpack
 
 METRIC, MODE = "score", "max"
 
@@ -46,6 +47,21 @@ def cell_seed(seed: int, task: str, optimizer: str) -> int:
 def tune_trial_id(base: dict, index: int) -> str:
     """The study's id of a cell's index-th tune trial: unique by construction, the same on resume."""
     return f"{base.get('phase', 'tune')}-{base['task']}-{base['optimizer']}-{index}"
+
+
+class ReconcileOnResume(Callback):
+    """Calls CellSearcher.reconcile with Tune's trials once, at a (resumed) run's first step. The
+    callback and the searcher are pickled together in the Tuner's state, so a restored run's
+    callback holds the restored searcher."""
+
+    def __init__(self, searcher: "CellSearcher"):
+        self.searcher = searcher
+        self.done = False
+
+    def on_step_begin(self, iteration, trials, **info):
+        if not self.done:
+            self.done = True
+            self.searcher.reconcile(trials)
 
 
 def optuna_storage(path: str):
@@ -120,7 +136,7 @@ class CellSearcher(Searcher):
         if not elastic:
             return {"bundle": configs}
         self.elastic[trial_id] = configs
-        return {"bundle": configs, HANDBACK_KEY: HANDBACK_S}
+        return {"bundle": configs, HANDBACK_KEY: HANDBACK_S, LENT_TO: trial_id}
 
     def bundle_size(self, key: str) -> tuple[int, bool]:
         """(configurations, elastic): --bundle; else the size rule of study/bundles.py from the
@@ -162,11 +178,19 @@ class CellSearcher(Searcher):
             if report.get("final") is True:
                 self._tell(trial_id, report.get("config_id"), report)
         lent = self.elastic.pop(trial_id, [])
-        if back and key is not None:
-            self.returned[key] += [c for c in lent if c["_trial_id"] in back and c["_trial_id"] not in self.told]
+        if back and key is not None:  # a restarted bundle may hand back one an earlier attempt finished: it runs again
+            self.returned[key] += [c for c in lent if c["_trial_id"] in back]
         for config_id in ids:
             if config_id not in back:
                 self._tell(trial_id, config_id, None, error=True)
+
+    def reconcile(self, trials) -> None:
+        """Elastic bundles that Tune's restored state has ended but this (restored) searcher never
+        heard end: their state files are saved one after the other, so a driver killed between
+        the two leaves them apart. Without this their hand-backs would never be asked again."""
+        for trial in trials:
+            if trial.trial_id in self.elastic and trial.status in (trial.TERMINATED, trial.ERROR):
+                self.on_trial_complete(trial.trial_id, trial.last_result, error=trial.status == trial.ERROR)
 
     def export(self) -> None:
         """Copy the cells' newly finished Optuna trials into the journal file."""

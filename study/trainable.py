@@ -44,7 +44,7 @@ from pathlib import Path
 import ray
 from ray import tune
 
-from study.bundles import HANDBACK_KEY, HANDED_BACK, bundle_configs
+from study.bundles import HANDBACK_KEY, HANDED_BACK, LENT_TO, bundle_configs
 from study.deadline import Deadline, TrialTimeout
 from study.outbox import REPORT_EVERY_S, Outbox, take_progress, write_progress
 
@@ -135,11 +135,13 @@ def run_trial(config: dict) -> None:
     another, each as one trial of the records. A bundle restarted by Tune (an infrastructure error,
     a resumed driver) continues from its checkpoint: the configurations whose results reached the
     driver are not rerun. An elastic bundle (HANDBACK_KEY) stops after the configuration that ends
-    past its time and hands the rest back to the searcher."""
+    past its time and hands the rest back to the searcher, unless Tune reset it under another Ray
+    trial id (--retry-errored), which the searcher does not know: then it runs them all."""
     configs = bundle_configs(config)
     every_s = 0.0 if len(configs) == 1 else float(configs[0].get("_report_every_s", REPORT_EVERY_S))
     outbox = Outbox(every_s)
-    handback_at = time.monotonic() + float(config[HANDBACK_KEY]) if config.get(HANDBACK_KEY) else math.inf
+    lent = config.get(HANDBACK_KEY) and config.get(LENT_TO) == tune.get_context().get_trial_id()
+    handback_at = time.monotonic() + float(config[HANDBACK_KEY]) if lent else math.inf
     with tempfile.TemporaryDirectory(prefix="bundle-") as tmp:
         restored = Path(tmp)
         _restore_checkpoint(restored)

@@ -216,6 +216,30 @@ def test_an_elastic_bundle_hands_back_configurations_asked_again_under_their_ids
     assert [t.state.name for t in trials] == ["COMPLETE", "RUNNING", "RUNNING", "RUNNING"]  # none failed, none extra
 
 
+def test_a_resumed_searcher_hears_the_elastic_bundles_tune_saw_end():
+    """Tune saves its trials, then the searcher: a driver killed between the two resumes with an
+    elastic bundle ended (TERMINATED, its hand-back in its last result) that the searcher still
+    counts as out. Reconciling at the first step re-queues its hand-backs; without it the searcher
+    would wait for it forever."""
+    import json
+    from types import SimpleNamespace
+
+    from study.bundles import HANDED_BACK
+    from study.searcher import CellSearcher, ReconcileOnResume
+
+    cells = {"digits/adamw": {"task": "digits", "optimizer": "adamw", "phase": "tune"}}
+    searcher = CellSearcher(cells, trials=3, iid_trials=3, seed=0, overrides={}, slots=1)
+    bundle = searcher.suggest("ray0")["bundle"]
+    assert searcher.suggest("ray1") is None  # all asked, one bundle out: wait
+    last = {"final": True, "config_index": 0, "config_id": bundle[0]["_trial_id"], "score": 50.0,
+            "config_time_s": 6.0, HANDED_BACK: json.dumps([c["_trial_id"] for c in bundle[1:]])}
+    ended = SimpleNamespace(trial_id="ray0", status="TERMINATED", last_result=last, TERMINATED="TERMINATED", ERROR="ERROR")
+    callback = ReconcileOnResume(searcher)
+    callback.on_step_begin(0, [ended])
+    assert searcher.suggest("ray2") == bundle[1] and searcher.suggest("ray3") == bundle[2]
+    assert searcher.suggest("ray4") == "FINISHED" and "ray0" not in searcher.elastic
+
+
 def test_plan_projects_the_ray_trials_the_searcher_hands_out():
     """A driver loop as Tune's (suggest until None or FINISHED, slots at once, the first to start
     ends first) with fixed seconds per configuration: every configuration runs once, elastic
