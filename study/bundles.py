@@ -140,11 +140,11 @@ def tune_batch(results) -> int:
                 for r in results if r.config and HANDBACK_KEY not in r.config] or [1]) or 1
 
 
-def _reports(result) -> list[dict]:
-    """Every report of a Ray trial as Ray stored it (its result.json: the reported types, where a
-    DataFrame would turn an integer column with gaps into floats), without the config it repeats."""
+def _reports(filesystem, path: str) -> list[dict]:
+    """Every report of a Ray trial as Ray stored it (its result.json in `path`: the reported types,
+    where a DataFrame would turn an integer column with gaps into floats), without the config it repeats."""
     try:
-        with result.filesystem.open_input_stream(f"{result.path}/result.json") as f:
+        with filesystem.open_input_stream(f"{path}/result.json") as f:
             lines = f.readall().decode("utf-8").splitlines()
     except (OSError, AttributeError):  # not written (yet): no report
         return []
@@ -161,7 +161,7 @@ def expand(result) -> list[ConfigResult]:
     Those it handed back last are left out, even if an earlier attempt finished them: they belong to
     the Ray trial that runs them next.
     """
-    reports = _reports(result)
+    reports = _reports(result.filesystem, result.path)
     back = handed_back(result.metrics or {}) if result.error is None else set()  # they ran in another Ray trial
     out = []
     for index, config in enumerate(bundle_configs(result.config or {})):
@@ -197,6 +197,13 @@ def trial_states(trial_config: dict, status: str, last_result: dict | None) -> l
         else:
             out.append((config, "RUNNING" if status == "RUNNING" and i == finished_upto + 1 else "PENDING", None))
     return out
+
+
+def final_reports(trial) -> dict[int, dict]:
+    """Each finished configuration's final report (its last, as in `expand`) by its index in the
+    bundle, from the reports of a Ray trial of Tune's experiment state (ExperimentAnalysis.trials)."""
+    return {r.get("config_index", 0): r for r in _reports(trial.storage.storage_filesystem, trial.path)
+            if r.get("final") is True}
 
 
 def running_config_id(trial) -> str:

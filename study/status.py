@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from study import records
-from study.bundles import trial_states
+from study.bundles import final_reports, trial_states
 from study.errors import SpecError
 from study.lock import read_lock, stale_reason
 from study.spec import StudySpec, is_uri
@@ -24,7 +24,8 @@ COLUMNS = ["phase", "task", "optimizer", "done", "running", "errored", "remainin
 
 
 def _ray_trials(spec: StudySpec, phase_file: str) -> list[dict]:
-    """{phase, task, optimizer, state, status, score} of each trial Tune knows in a phase."""
+    """{phase, task, optimizer, state, status, score} of each trial Tune knows in a phase; status is
+    None until it finished, "unknown" for a finished one whose final report is not readable yet."""
     import os
 
     from ray.tune import ExperimentAnalysis
@@ -38,12 +39,15 @@ def _ray_trials(spec: StudySpec, phase_file: str) -> list[dict]:
         return []
     out = []
     for trial in analysis.trials:  # a bundle: each of its configurations (study.bundles.trial_states)
-        for config, state, result in trial_states(trial.config, trial.status, trial.last_result):
-            result = result or {}
-            finished = state == "TERMINATED" or result.get("final")
+        finals = final_reports(trial) if "bundle" in trial.config else {}
+        # (trial_states leaves out only the configurations handed back, the last ones: an index is the bundle's)
+        for index, (config, state, result) in enumerate(trial_states(trial.config, trial.status, trial.last_result)):
+            status = None
+            if state == "TERMINATED":  # its own final report; none found (result.json not synced yet): unknown
+                result = finals.get(index, result)
+                status = (result.get("status") or "ok") if result else "unknown"
             out.append({"phase": config.get("phase"), "task": config.get("task"), "optimizer": config.get("optimizer"),
-                        "state": state, "status": (result.get("status") or "ok") if finished else None,
-                        "score": result.get("score")})
+                        "state": state, "status": status, "score": (result or {}).get("score")})
     return out
 
 

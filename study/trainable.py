@@ -160,8 +160,8 @@ def _run_config(config: dict, index: int, later: list[str], restored: Path | Non
                 handback_at: float = math.inf) -> bool:
     """One configuration of a bundle (the index-th, `later` the ids after it): its reports, tagged
     with its index and id, and its final result; `restored` holds the runner's files of a run to
-    resume, if any. Past `handback_at` (an elastic bundle) its final result hands the later ones
-    back: returns True then."""
+    resume, if any (moved into its checkpoint directory). Past `handback_at` (an elastic bundle) its
+    final result hands the later ones back: returns True then."""
     trial_id = config.get("_trial_id") or tune.get_context().get_trial_id()
     started, waited = time.perf_counter(), 0.0  # waited: in tune.report, on the driver
     tag = {"config_index": index, "config_id": trial_id}
@@ -177,8 +177,8 @@ def _run_config(config: dict, index: int, later: list[str], restored: Path | Non
 
     with tempfile.TemporaryDirectory(prefix=f"ckpt-{trial_id}-") as tmp:
         checkpoint_dir = Path(tmp)
-        if restored is not None:
-            shutil.copytree(restored, checkpoint_dir, dirs_exist_ok=True)
+        for path in restored.iterdir() if restored is not None else ():
+            shutil.move(path, checkpoint_dir / path.name)  # a rename: Tune's checkpoint is copied once
         run_config = {**config, "_checkpoint_dir": str(checkpoint_dir)}
         if "_build" in config:  # a paper's own implementation; the records keep the cell's name
             run_config["optimizer"] = config["_build"]

@@ -146,6 +146,22 @@ def test_bundled_results_equal_unbundled_ones(studies):
     pd.testing.assert_frame_equal(history["bundled"], history["unbundled"])
 
 
+@pytest.mark.slow
+def test_status_of_a_phase_in_progress_shows_each_bundled_configurations_own_result(studies):
+    """`study status` reads a phase in progress from Tune's state: a bundle's configurations that
+    finished before its last report have their own status and score (its reports), not "ok"."""
+    from study.spec import StudySpec
+    from study.status import _ray_trials
+
+    spec = StudySpec(**json.loads((studies["bundled"] / "study.json").read_text())["spec"])
+    seen = pd.DataFrame(_ray_trials(spec, "fixed")).sort_values(["optimizer", "status", "score"])
+    records = _rows(studies["bundled"], "default").sort_values(["optimizer", "status", "score"])
+    assert seen["status"].tolist() == records["status"].tolist()  # the error and the timeout mid-bundle
+    assert seen["optimizer"].tolist() == records["optimizer"].tolist()
+    ok = records["status"] == "ok"
+    assert seen.loc[seen["status"] == "ok", "score"].tolist() == pytest.approx(records.loc[ok, "score"].tolist())
+
+
 def _driver(storage: Path, name: str, *extra: str) -> list[str]:
     """A launch in a subprocess with the sleeping runner: 6 seeds of one cell in one bundle, which
     reports after each configuration (report_every_s 0: each result reaches the driver at once)."""
