@@ -73,3 +73,15 @@ def capped_overrides(optimizer: str, overrides: dict | None, cap: int | None) ->
 def capped_point(point: dict, cap: int | None) -> dict:
     """A fixed point with its batch size at most `cap`."""
     return point if cap is None or point["batch_size"] <= cap else {**point, "batch_size": cap}
+
+
+def paper_setup(base: dict) -> tuple[dict | None, str | None]:
+    """(the cell's paper point, batch size capped; the registry name that builds it where that is
+    not the cell's optimizer, else None), as every paper-point run takes them; (None, None) where
+    the cell's paper has no point for it."""
+    paper = parse_task(base["task"]).paper
+    point = search_spaces.paper_point(base["optimizer"], paper, base["task"]) if paper else None
+    if point is None:
+        return None, None
+    build = search_spaces.paper_build(base["optimizer"], paper)
+    return capped_point(point, base.get("_batch_cap")), None if build == base["optimizer"] else build

@@ -37,7 +37,7 @@ import re
 from dataclasses import dataclass, field
 
 import search_spaces
-from study.batch_cap import capped_point
+from study.batch_cap import paper_setup
 from study.errors import SpecError, did_you_mean
 from study.tasks import parse_task
 
@@ -200,12 +200,9 @@ def _paper_key(task) -> str:
     return f"{task.paper}-glue" if task.runner == "glue" else task.paper
 
 
-def cell_settings(spec, rung: Rung, base: dict) -> tuple[dict | None, dict, list[str]]:
-    """(paper point or None, the runner keys of the rung's protocol, notes) for one cell."""
+def cell_settings(spec, rung: Rung, base: dict) -> tuple[dict, list[str]]:
+    """(the runner keys of the rung's protocol, notes) for one cell."""
     task = parse_task(base["task"])
-    point = search_spaces.paper_point(base["optimizer"], task.paper, base["task"])
-    if point is not None:  # as the paper phase runs it: batch size capped at a small training split
-        point = capped_point(point, base.get("_batch_cap"))
     f, keys, notes = rung.factors, {}, []
     if f["scoring"] == "paper" and "paper" not in task.paper_protocols:
         notes.append(f"{task.paper} scores held-out data on {base['task']}: `scoring: paper` is the held-out split")
@@ -230,7 +227,7 @@ def cell_settings(spec, rung: Rung, base: dict) -> tuple[dict | None, dict, list
             keys["schedule"] = paper_schedule
     else:
         keys["schedule"] = f["schedule"]
-    return point, keys, notes
+    return keys, notes
 
 
 def rung_configs(spec, rung: Rung, cells: dict[str, dict], best: dict, seeds: list[int]) -> list[dict]:
@@ -239,7 +236,7 @@ def rung_configs(spec, rung: Rung, cells: dict[str, dict], best: dict, seeds: li
     names for a subset); a cell without them (no tune trial ended ok) has no runs at that rung."""
     out = []
     for key, base in cells.items():
-        point, keys, _ = cell_settings(spec, rung, base)
+        point, build = paper_setup(base)
         if point is None:
             continue
         tuning = rung.factors["tuning"]
@@ -250,12 +247,11 @@ def rung_configs(spec, rung: Rung, cells: dict[str, dict], best: dict, seeds: li
             if tuned is None:
                 continue
             hps = {**point, **tuned}
-        task = parse_task(base["task"])
-        build = search_spaces.paper_build(base["optimizer"], task.paper)
+        keys, _ = cell_settings(spec, rung, base)
         for seed in seeds:
             config = {**base, **hps, **keys, "phase": "ladder", "seed": seed, "iid": False, "_hps": sorted(hps),
                       "rung": rung.name}
-            if build != base["optimizer"]:
+            if build:
                 config["_build"] = build
             config["_trial_id"] = f"ladder-{rung.name}-{base['task']}-{base['optimizer']}-s{seed}"
             out.append(config)
@@ -268,17 +264,14 @@ def subset_cells(spec, tuning, cells: dict[str, dict]) -> tuple[dict[str, dict],
     phase = tune_phase(tuning)
     out, overrides = {}, {}
     for key, base in cells.items():
-        task = parse_task(base["task"])
-        point = search_spaces.paper_point(base["optimizer"], task.paper, base["task"])
+        point, build = paper_setup(base)
         if point is None:
             continue
-        point = capped_point(point, base.get("_batch_cap"))
         opt = base["optimizer"]
         user = dict(spec.search_space.get(opt, {}))
         pinned = {n: point[n] for n in search_spaces.space(opt, user or None) if n in point and n not in tuning}
         cell = {**base, **point, "phase": phase}
-        build = search_spaces.paper_build(opt, task.paper)
-        if build != opt:
+        if build:
             cell["_build"] = build
         out[f"{key}/{phase}"] = cell
         overrides[f"{key}/{phase}"] = {**user, **pinned}
@@ -287,15 +280,14 @@ def subset_cells(spec, tuning, cells: dict[str, dict]) -> tuple[dict[str, dict],
 
 def subset_best(rows, cells: dict[str, dict], tuning) -> dict:
     """{(tuning_key, cell key): {name: value}} from a `tune-<names>` phase's records: each cell's
-    best ok trial by validation score (ties: the earlier trial)."""
+    best ok trial (study.records.best_row)."""
+    from study.records import best_row
+
     out = {}
-    if rows is None or rows.empty:
-        return out
     for key, base in cells.items():
-        cell = rows[(rows["task"] == base["task"]) & (rows["optimizer"] == base["optimizer"]) & (rows["status"] == "ok")]
-        if cell.empty:
+        row = best_row(rows, base["task"], base["optimizer"])
+        if row is None:
             continue
-        row = cell.sort_values("score", ascending=False, kind="stable").iloc[0]
         out[(tuning_key(tuning), key)] = {n: _plain(row[f"hp_{n}"]) for n in tuning if f"hp_{n}" in row}
     return out
 
@@ -316,7 +308,7 @@ def ladder_plan(spec, cells: dict[str, dict], existing: list[dict], best: dict, 
     for rung in rungs:
         notes = set()
         for base in cells.values():
-            _, keys, own = cell_settings(spec, rung, base)
+            keys, own = cell_settings(spec, rung, base)
             notes.update(own)
             epochs = keys.get("epochs", base.get("epochs"))
             if rung.factors["tuning"] != "paper" and "steps" not in keys and epochs != spec.epochs:
@@ -351,14 +343,10 @@ def tuned_best(spec, state: dict, cells: dict[str, dict]) -> dict:
     best = {}
     study_dir = spec.study_dir
     tune_rows = records.read_phase(study_dir, "tune")
-    if tune_rows is not None:
-        for key, base in cells.items():
-            cell = tune_rows[(tune_rows["task"] == base["task"]) & (tune_rows["optimizer"] == base["optimizer"])
-                             & (tune_rows["status"] == "ok")]
-            if not cell.empty:
-                best_id = cell.sort_values("score", ascending=False, kind="stable")["trial_id"].iloc[0]
-                if best_id in state.get("tune_hps", {}):
-                    best[("all", key)] = state["tune_hps"][best_id]
+    for key, base in cells.items():
+        row = records.best_row(tune_rows, base["task"], base["optimizer"])
+        if row is not None and row["trial_id"] in state.get("tune_hps", {}):
+            best[("all", key)] = state["tune_hps"][row["trial_id"]]
     for tuning in subsets(parse_ladder(spec.ladder, spec.optimizers)):
         best.update(subset_best(records.read_phase(study_dir, tune_phase(tuning)), cells, tuning))
     return best

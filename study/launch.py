@@ -25,7 +25,7 @@ from study.cluster import connect, plan_resources
 from study.console import LOG_NAME, attach_ray_logs
 from study.errors import SpecError
 from study.spec import PHASES, StudySpec, is_uri
-from study.batch_cap import batch_caps, capped_point
+from study.batch_cap import batch_caps, capped_point, paper_setup
 from study.tasks import parse_task, runner_config
 
 FRESH_SEED_BASE = 1000  # confirm/default/paper seeds are FRESH_SEED_BASE + seed*100 + i
@@ -98,37 +98,34 @@ def fixed_configs(spec: StudySpec, cells: dict[str, dict], tune_rows: pd.DataFra
     paper_seeds = [fresh_seed(spec, i) for i in range(spec.paper_seeds or spec.seeds)]
     out = []
 
-    def add(phase: str, base: dict, hps: dict, protocol: str = "fair") -> None:
+    def add(phase: str, base: dict, hps: dict, protocol: str = "fair", build: str | None = None) -> None:
         for seed in paper_seeds if phase == "paper" else seeds:
             config = {**base, **hps, "phase": phase, "protocol": protocol, "seed": seed, "iid": False,
                       "_hps": sorted(hps)}
             if phase == "paper":
                 paper = parse_task(base["task"]).paper
                 config.update(search_spaces.paper_budget(paper, base["task"], spec.task_config.get("paper_steps")))
-                build = search_spaces.paper_build(base["optimizer"], paper)
-                if build != base["optimizer"]:
-                    config["_build"] = build
+            if build:
+                config["_build"] = build
             config["_trial_id"] = fixed_trial_id(config)
             out.append(config)
 
     for key, base in cells.items():
         task = parse_task(base["task"])
         if "confirm" in spec.phases and tune_rows is not None:
-            cell = tune_rows[(tune_rows["task"] == base["task"]) & (tune_rows["optimizer"] == base["optimizer"])
-                             & (tune_rows["status"] == "ok")]
-            if not cell.empty:
-                best_id = cell.sort_values("score", ascending=False, kind="stable")["trial_id"].iloc[0]
-                add("confirm", base, tune_hps[best_id])
+            best = records.best_row(tune_rows, base["task"], base["optimizer"])
+            if best is not None:
+                add("confirm", base, tune_hps[best["trial_id"]])
             else:
                 print(f"[confirm] {base['task']} x {base['optimizer']}: no tune trial ended ok (all diverged or "
                       "failed), so there is no tuned configuration to confirm", flush=True)
         if "default" in spec.phases:
             add("default", base, capped_point(search_spaces.default_point(base["optimizer"]), base["_batch_cap"]))
-        if "paper" in spec.phases and task.paper:
-            point = search_spaces.paper_point(base["optimizer"], task.paper, base["task"])
+        if "paper" in spec.phases:
+            point, build = paper_setup(base)
             if point is not None:
                 for protocol in task.paper_protocols:
-                    add("paper", base, capped_point(point, base["_batch_cap"]), protocol)
+                    add("paper", base, point, protocol, build)
     return out
 
 

@@ -52,11 +52,12 @@ def rung_lines(spec: StudySpec) -> list[str]:
     fixed = [c for c in planned_configs(spec) if c["phase"] not in ("tune", "ladder") and not c["phase"].startswith("tune-")]
     rungs, ids, to_run = plan_rungs(spec, cells, fixed)
     own = {c["_trial_id"]: c for c in to_run if c["phase"] == "ladder"}
+    phases = Counter(c["phase"] for c in to_run)  # a `tune-<names>` phase runs only cells with a paper point
     lines = []
     for rung in rungs:
         new = [own[i] for i in ids[rung.name] if i in own and own[i]["rung"] == rung.name]
         tuning = rung.factors["tuning"]
-        tune = (f" + {spec.trials * len(cells)} `{tune_phase(tuning)}` trials"
+        tune = (f" + {phases[tune_phase(tuning)]} `{tune_phase(tuning)}` trials"
                 if tuning not in ("paper", "all") and rung.changed == ("tuning",) else "")
         lines.append(f"  rung {rung.name} ({change_words(rung)}): {len(ids[rung.name])} trials, "
                      f"{len(ids[rung.name]) - len(new)} shared with a phase or an earlier rung, "

@@ -141,6 +141,14 @@ def read_phase(study_dir: Path, phase: str) -> pd.DataFrame | None:
     return pd.read_csv(path, dtype={"trial_id": str}) if path.exists() else None
 
 
+def best_row(rows: pd.DataFrame | None, task: str, optimizer: str) -> pd.Series | None:
+    """A cell's best ok trial by validation score (ties: the earlier row), or None if it has none."""
+    if rows is None or rows.empty:
+        return None
+    cell = rows[(rows["task"] == task) & (rows["optimizer"] == optimizer) & (rows["status"] == "ok")]
+    return None if cell.empty else cell.sort_values("score", ascending=False, kind="stable").iloc[0]
+
+
 def round_files(folder: Path) -> list[str]:
     """The later rounds of seeds of a `--seeds auto` study (`fixed_r2`, `fixed_r3`, ...), in order."""
     names = [p.stem for p in folder.glob("fixed_r*.csv") if not p.stem.endswith("_history")]

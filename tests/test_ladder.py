@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import yaml
 
+import search_spaces
 from reports.ladder import first_change, first_reversal, headline
 from study.ladder import DEFAULT_LADDER, NOT_IDENTITY, cell_settings, parse_ladder, rung_configs, tuning_key
 from study.launch import cell_configs
@@ -66,14 +67,25 @@ def test_budget_rung_doubles_the_papers_budget_and_states_what_a_paper_leaves_op
     cells = cell_configs(spec, {"CPU": 1.0, "GPU": 0.0})
     rungs = {r.name: r for r in parse_ladder(spec.ladder, spec.optimizers)}
     base = next(iter(cells.values()))
-    assert cell_settings(spec, rungs["paper"], base)[1] == {"protocol": "paper", "epochs": 12, "eval_each_epoch": False,
+    assert cell_settings(spec, rungs["paper"], base)[0] == {"protocol": "paper", "epochs": 12, "eval_each_epoch": False,
                                                            "schedule": "constant"}
-    assert cell_settings(spec, rungs["budget"], base)[1]["epochs"] == 24
+    assert cell_settings(spec, rungs["budget"], base)[0]["epochs"] == 24
     vision = build_spec("sepnorm-vision", overrides={"name": "x", "ladder": "default"})
     vbase = next(iter(cell_configs(vision, {"CPU": 1.0, "GPU": 0.0}).values()))
-    notes = cell_settings(vision, parse_ladder("default")[0], vbase)[2]
+    notes = cell_settings(vision, parse_ladder("default")[0], vbase)[1]
     assert any("states no training budget" in n for n in notes) and any("states no lr schedule" in n for n in notes)
     assert any("scores held-out data" in n for n in notes)
+
+
+def test_plan_counts_a_subset_tune_phase_only_on_cells_with_a_paper_point():
+    from study.plan import planned_configs, rung_lines
+
+    spec = build_spec("mnist-ladder", overrides={"name": "x", "optimizers": ["thermolion", "adam", "sgd"]})
+    assert search_spaces.paper_point("sgd", "thermolion", "mnist5k") is None  # sgd: no run of its own on the ladder
+    line = next(line for line in rung_lines(spec) if line.startswith("  rung lr-tuned "))
+    planned = sum(c["phase"] == "tune-lr" for c in planned_configs(spec))
+    assert planned == spec.trials * 2
+    assert f" + {planned} `tune-lr` trials" in line, line
 
 
 @pytest.mark.parametrize("ladder, problem", [
