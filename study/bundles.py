@@ -16,8 +16,8 @@ phase's configuration of a cell never measured goes alone; the tune phase's firs
 anything is measured, goes in elastic bundles (below).
 `--bundle N` fixes N configurations per bundle; `--bundle 1` is one Ray trial per configuration.
 
-Hand-backs: the tune phase's first bundles, sized before anything was measured (study/searcher.py),
-carry HANDBACK_KEY: such a bundle stops once it ran that many seconds and names the configurations
+Hand-backs: the tune phase's bundles of a cell not measured yet (study/searcher.py) carry
+HANDBACK_KEY: such a bundle stops once it ran that many seconds and names the configurations
 it did not start in its last final report (HANDED_BACK); the searcher asks them again in a later
 Ray trial, and every view of the bundle (records, progress, status) leaves them out.
 """
@@ -133,11 +133,14 @@ def handed_back(result: dict) -> set[str]:
 
 
 def tune_batch(results) -> int:
-    """The most configurations TPE proposed at once for one Ray trial (the report's search method):
-    an elastic bundle's are random start-up draws, and so are those it handed back, wherever they ran."""
-    back = set().union(*(handed_back(r.metrics or {}) for r in results))
-    return max([sum(c.get("_trial_id") not in back for c in bundle_configs(r.config))
-                for r in results if r.config and HANDBACK_KEY not in r.config] or [1]) or 1
+    """The most configurations TPE proposed at once, for one Ray trial (the report's search method):
+    those asked for it (not those another Ray trial handed back to run here), leaving out the random
+    start-up draws of an elastic bundle."""
+    results = [r for r in results if r.config]
+    backs = [handed_back(r.metrics or {}) for r in results]
+    every = set().union(*backs)
+    return max([sum(c.get("_trial_id") not in every - own and not (HANDBACK_KEY in r.config and c.get("iid"))
+                    for c in bundle_configs(r.config)) for r, own in zip(results, backs)] or [1]) or 1
 
 
 def _reports(filesystem, path: str) -> list[dict]:

@@ -108,25 +108,33 @@ def plan_slots(spec: StudySpec) -> int:
 def tune_bundle_sizes(spec: StudySpec, seconds: dict[str, float] | None, slots: int) -> list[int]:
     """The configurations each of the tune phase's Ray trials runs, as CellSearcher hands them out:
     round-robin over the cells; the first `slots` elastic bundles of start-up draws, each running
-    what fits in HANDBACK_S and handing the rest back (one configuration, unmeasured); then the size
-    rule of study/bundles.py with `seconds` (per cell) as the measured length; None: unmeasured."""
+    what fits in HANDBACK_S and handing the rest back (one configuration, unmeasured); a cell's
+    first Ray trial after that, elastic too, sized from the other cells' seconds; then the size rule
+    of study/bundles.py with `seconds` (per cell) as the measured length; None: unmeasured."""
     if "tune" not in spec.phases:
         return []
+    seconds = seconds or {}
     left = {f"{t}/{o}": spec.trials for t in spec.tasks for o in spec.optimizers}
     draws = {key: spec.iid_trials for key in left}  # start-up draws not yet in an elastic bundle
     share = math.ceil(spec.iid_trials * len(left) / max(1, slots))
+    seen: set[str] = set()  # cells measured by the time their next Ray trial is sized
     sizes: list[int] = []
     while any(left.values()):
         key = max(left, key=lambda k: left[k])  # the cell with the fewest handed out
-        measured = (seconds or {}).get(key)
+        own = seconds.get(key)
         if configured_size(spec):
             size = configured_size(spec)
-        elif len(sizes) < slots:  # the first wave: nothing measured yet
-            held = max(1, min(draws[key], share))
-            draws[key] -= held
-            size = min(held, math.ceil(HANDBACK_S / measured)) if measured else 1
-        else:
-            size = auto_size(measured, sum(left.values()), slots)
+        elif key in seen and len(sizes) >= slots:
+            size = auto_size(own, sum(left.values()), slots)
+        else:  # elastic: it runs what fits in HANDBACK_S
+            if len(sizes) < slots:  # the first wave: nothing measured yet
+                held = max(1, min(draws[key], share))
+                draws[key] -= held
+            else:
+                study = [seconds[k] for k in seen if k in seconds]
+                held = auto_size(sum(study) / len(study) if study else None, sum(left.values()), slots)
+            size = min(held, math.ceil(HANDBACK_S / own)) if own else 1
+            seen.add(key)
         size = min(size, left[key])
         left[key] -= size
         sizes.append(size)

@@ -14,8 +14,9 @@ sequential-model-based with batches of B. B is `--bundle`, else sized from the c
 measured seconds (the cell's, else the study's). Each configuration is told to its TPE as soon as
 its final report arrives, not when its bundle ends.
 
-The first wave (nothing measured yet) is elastic: a cell's bundle holds its random start-up draws,
-as many as spreads the cells' draws over all slots, and hands back (study/bundles.py `HANDBACK_KEY`) those it has
+A cell's bundles are elastic until one of its configurations is measured (the first wave, when
+nothing is: a cell's bundle holds its random start-up draws, as many as spreads the cells' draws
+over all slots; later, sized from the study's measured seconds), and hand back (study/bundles.py `HANDBACK_KEY`) those it has
 not started once it ran HANDBACK_S seconds; they are asked again, first in their cell's turn, under
 the same ids and still pending in TPE. Short configurations fill every slot from the start (one
 Ray trial each would end before the cluster's worker processes are up), while a long one, say an
@@ -140,13 +141,17 @@ class CellSearcher(Searcher):
 
     def bundle_size(self, key: str) -> tuple[int, bool]:
         """(configurations, elastic): --bundle; else the size rule of study/bundles.py from the
-        measured seconds; else, nothing measured yet, an elastic bundle of the cell's start-up draws."""
+        cell's measured seconds; a cell not measured yet gets an elastic bundle, sized from the
+        study's measured seconds (a guess: another task may be far faster) or, nothing measured
+        yet, of the cell's start-up draws."""
         if self.bundle:
             return self.bundle, False
-        measured = self.seconds[key] or [s for v in self.seconds.values() for s in v]
         remaining = sum(self.trials - n + len(self.returned[k]) for k, n in self.suggested.items())
-        if measured:
-            return auto_size(sum(measured) / len(measured), remaining, self.slots), False
+        if self.seconds[key]:
+            return auto_size(sum(self.seconds[key]) / len(self.seconds[key]), remaining, self.slots), False
+        study = [s for v in self.seconds.values() for s in v]
+        if study:
+            return auto_size(sum(study) / len(study), remaining, self.slots), True
         draws = len(self.returned[key]) + max(0, self.iid_trials - self.suggested[key])
         share = math.ceil(self.iid_trials * len(self.cells) / max(1, self.slots))  # every slot gets some
         return max(1, min(draws, share)), True

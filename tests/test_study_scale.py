@@ -205,13 +205,17 @@ def test_an_elastic_bundle_hands_back_configurations_asked_again_under_their_ids
              "config_time_s": 0.5, HANDED_BACK: json.dumps(back)}
     searcher.on_trial_result("ray0", final)
     searcher.on_trial_complete("ray0", final)
-    # measured now (0.5 s): lion's turn, a bundle of fresh asks sized by the rule, not elastic
+    # lion's turn: sized by the rule from adamw's 0.5 s, elastic while lion itself is not measured
     second = searcher.suggest("ray1")
-    assert HANDBACK_KEY not in second and {c["optimizer"] for c in second["bundle"]} == {"lion"}
+    assert HANDBACK_KEY in second and [c["optimizer"] for c in second["bundle"]] == ["lion"] * 4
     # adamw's handed-back draws come next, the same configurations under the same ids; nothing more is asked
     again = [bundle_configs(searcher.suggest(f"ray{i}")) for i in (2, 3)]
     assert [len(b) for b in again] == [2, 1] and again[0] + again[1] == first["bundle"][1:]
-    assert searcher.suggest("ray4") == "FINISHED"
+    assert searcher.suggest("ray4") is None  # all asked, but lion's elastic bundle may still hand some back
+    ran = [{"final": True, "config_index": i, "config_id": c["_trial_id"], "score": 50.0, "config_time_s": 0.5}
+           for i, c in enumerate(second["bundle"])]
+    searcher.on_trial_complete("ray1", {**ran[-1], "reports": json.dumps(ran)})  # it ran them all
+    assert searcher.suggest("ray5") == "FINISHED"
     trials = optuna.load_study(study_name="digits/adamw", storage=searcher.memory).trials
     assert [t.state.name for t in trials] == ["COMPLETE", "RUNNING", "RUNNING", "RUNNING"]  # none failed, none extra
 
