@@ -139,8 +139,12 @@ def tune_batch(results) -> int:
     results = [r for r in results if r.config]
     backs = [handed_back(r.metrics or {}) for r in results]
     every = set().union(*backs)
-    return max([sum(c.get("_trial_id") not in every - own and not (HANDBACK_KEY in r.config and c.get("iid"))
-                    for c in bundle_configs(r.config)) for r, own in zip(results, backs)] or [1]) or 1
+    asked = []
+    for result, own in zip(results, backs):
+        elsewhere = every - own  # handed back by another Ray trial, which asked them
+        asked.append(sum(c.get("_trial_id") not in elsewhere and not (HANDBACK_KEY in result.config and c.get("iid"))
+                         for c in bundle_configs(result.config)))
+    return max(asked, default=1) or 1
 
 
 def _reports(filesystem, path: str) -> list[dict]:

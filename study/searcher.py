@@ -182,8 +182,8 @@ class CellSearcher(Searcher):
         for report in unpack(result or {}) if not error else ():
             if report.get("final") is True:
                 self._tell(trial_id, report.get("config_id"), report)
-        lent = self.elastic.pop(trial_id, [])
-        if back and key is not None:  # a restarted bundle may hand back one an earlier attempt finished: it runs again
+        lent = self.elastic.pop(trial_id, [])  # a restarted bundle may hand back one an earlier attempt finished: it runs again
+        if lent:
             self.returned[key] += [c for c in lent if c["_trial_id"] in back]
         for config_id in ids:
             if config_id not in back:

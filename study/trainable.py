@@ -223,15 +223,14 @@ def _run_config(config: dict, index: int, later: list[str], restored: Path | Non
                  "config_time_s": time.perf_counter() - started - waited}
         if final.get("status") != "ok":
             final["score"] = chance
-        if later and time.monotonic() >= handback_at:
+        handing_back = bool(later) and time.monotonic() >= handback_at
+        if handing_back:
             final[HANDED_BACK] = json.dumps(later)
-            outbox.add(_clean(final, chance), send=True)
-            return True
-        if not later:
+        if handing_back or not later:  # the bundle's last configuration
             outbox.add(_clean(final, chance), send=True)
         elif outbox.due():  # the next configuration starts afresh; a restart skips this one
             _clear(checkpoint_dir)
             outbox.add(_clean(final, chance), checkpoint=checkpoint(index + 1))
         else:
             outbox.add(_clean(final, chance))
-        return False
+        return handing_back
