@@ -10,7 +10,9 @@ Reported per trial length: occupancy = busy slot-seconds / (slots x span from th
 start to the last trial's end); steady occupancy, the same over the window in which every worker
 process is up (from the last worker's first trial to the first worker's last trial end), which
 leaves out the start of the 32 worker processes; and the tune phase's wall time (launch after Ray
-is up, preflight and records included) against the ideal ceil(trials / slots) x trial length.
+is up, preflight and records included) against the ideal ceil(trials / slots) x trial length, with
+its parts before the first trial starts (`first_trial_s`) and after the last one ends (`tail_s`:
+Tune's end, the records).
 
 With `--bare-tune`, each trial length is also run, on its own fresh cluster of the same shape, by
 a bare Ray Tune `Tuner` (a function trainable that only sleeps, random search, the same slots,
@@ -81,7 +83,7 @@ def figures(spans: pd.DataFrame, n: int, slots: int, trial_s: float, wall: float
     return {"trial_s": trial_s, "trials": n, "slots": slots, "peak_busy": int(busy_profile(spans).max()),
             "occupancy": occupancy(spans, slots, (first, last)),
             "steady_occupancy": occupancy(spans, slots, steady_window(spans)),
-            "first_trial_s": first, "span_s": last - first, "wall_s": wall, "ideal_s": ideal,
+            "first_trial_s": first, "span_s": last - first, "tail_s": wall - last, "wall_s": wall, "ideal_s": ideal,
             "wall_over_ideal": wall / ideal}
 
 

@@ -27,7 +27,6 @@ import json
 import math
 from dataclasses import dataclass, field
 
-import pandas as pd
 
 TARGET_S = 5.0  # seconds a bundle should last: 2-7% driver overhead at 0.1-0.35 s per Ray trial
 HANDBACK_KEY, HANDBACK_S = "handback_after_s", TARGET_S  # in an elastic bundle's Ray trial config
@@ -114,7 +113,7 @@ class ConfigResult:
     config: dict
     metrics: dict  # its final report, else its last report, else empty
     error: BaseException | None
-    metrics_dataframe: pd.DataFrame | None
+    reports: list[dict]  # all its reports, in order (study.records reads its history from them)
     path: str
     finished: bool = field(default=False)
 
@@ -170,16 +169,18 @@ def expand(result) -> list[ConfigResult]:
     """
     reports = _reports(result.filesystem, result.path)
     back = handed_back(result.metrics or {}) if result.error is None else set()  # they ran in another Ray trial
+    by_index: dict[int, list[dict]] = {}
+    for report in reports:
+        by_index.setdefault(report.get("config_index"), []).append(report)
     out = []
     for index, config in enumerate(bundle_configs(result.config or {})):
         if config.get("_trial_id") in back:
             continue
-        mine = [r for r in reports if r.get("config_index") == index]
+        mine = by_index.get(index, [])
         finals = [r for r in mine if r.get("final") is True]
         metrics = finals[-1] if finals else (mine[-1] if mine else {})
-        frame = pd.json_normalize(mine, sep="/") if mine else None
         out.append(ConfigResult(config=config, metrics=metrics, error=None if finals else result.error,
-                                metrics_dataframe=frame, path=str(result.path), finished=bool(finals)))
+                                reports=mine, path=str(result.path), finished=bool(finals)))
     return out
 
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pandas as pd
 
-from study.records import history_rows
+from study.records import HISTORY_COLUMNS, history_rows
 
 CONFIG = {"phase": "tune", "task": "digits", "optimizer": "adamw"}
 
@@ -15,6 +15,11 @@ def _frame(epochs, scores, final_last=True, **extra):
     return frame
 
 
+def _history(frame):
+    """history_rows over a trial's reports, as they come from a Tune Result's metrics DataFrame."""
+    return pd.DataFrame(history_rows("t", CONFIG, frame.to_dict("records")), columns=HISTORY_COLUMNS)
+
+
 def _scores(history):
     rows = history[history["key"] == "score"]
     return list(zip(rows["epoch"], rows["value"]))
@@ -22,20 +27,20 @@ def _scores(history):
 
 def test_a_retry_from_scratch_keeps_only_its_own_epochs():
     # attempt 1 reached epoch 5 and crashed; attempt 2 started over and ended at epoch 3
-    h = history_rows("t", CONFIG, _frame([1, 2, 3, 4, 5, 1, 2, 3], [10, 20, 30, 40, 50, 11, 21, 31]))
+    h = _history(_frame([1, 2, 3, 4, 5, 1, 2, 3], [10, 20, 30, 40, 50, 11, 21, 31]))
     assert _scores(h) == [(1, 11), (2, 21), (3, 31)]
 
 
 def test_a_retry_from_a_checkpoint_keeps_the_epochs_it_resumed_from():
     # attempt 1 reported epochs 1-5 (checkpoint after 4); attempt 2 resumed at 5 and went on to 6
-    h = history_rows("t", CONFIG, _frame([1, 2, 3, 4, 5, 5, 6], [10, 20, 30, 40, 50, 51, 61]))
+    h = _history(_frame([1, 2, 3, 4, 5, 5, 6], [10, 20, 30, 40, 50, 51, 61]))
     assert _scores(h) == [(1, 10), (2, 20), (3, 30), (4, 40), (5, 51), (6, 61)]
 
 
 def test_unevaluated_epochs_have_no_score_in_the_history():
     frame = _frame([1, 2, 3], [0.0, 0.0, 90.0], train_loss=[2.0, 1.0, 0.5],
                    evaluated=[False, False, np.nan], chance=[10.0] * 3)
-    h = history_rows("t", CONFIG, frame)
+    h = _history(frame)
     assert _scores(h) == [(3, 90.0)]
     assert h.loc[h["key"] == "train_loss", "epoch"].tolist() == [1, 2, 3]
     assert set(h["key"]) == {"score", "train_loss"}  # chance is a constant of the trial (trials.csv)
