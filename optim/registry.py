@@ -179,9 +179,8 @@ def register(name: str, defaults: dict[str, Any], make: Callable[..., torch.opti
     ``param_groups`` are the decay / no-decay groups of the built-ins (``wd_exempt`` applied);
     ``hp`` is ``defaults`` overridden by the trial's values, without ``wd_exempt``. An exception
     in ``make`` or in the optimizer's ``step`` is re-raised as ``PluginError`` naming the plugin.
+    ``name`` is new: study.plugins registers it in search_spaces.registry first, which decides it.
     """
-    if name in _REGISTRY or name in _WRAPPERS:
-        raise ValueError(f"optimizer {name!r} from {origin} collides with one already registered")
     _PLUGINS.add(name)
 
     def build_plugin(model: nn.Module, hp: dict[str, Any]) -> torch.optim.Optimizer:

@@ -38,10 +38,11 @@ _ENTRIES: dict[str, Optimizer] = {}
 
 
 def register(entry: Optimizer) -> None:
-    """Add ``entry``; a name already registered raises ``ValueError`` naming both origins."""
+    """Add ``entry``. The one place an optimizer name is decided (optim.registry takes the names
+    given here): one already registered raises ``ValueError`` naming the origin of its holder."""
     if entry.name in _ENTRIES:
-        raise ValueError(f"optimizer {entry.name!r} from {entry.origin} collides with the "
-                         f"{_ENTRIES[entry.name].origin} optimizer of that name")
+        raise ValueError(f"optimizer {entry.name!r} collides with the {_ENTRIES[entry.name].origin} "
+                         "optimizer of that name")
     _ENTRIES[entry.name] = entry
 
 

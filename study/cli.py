@@ -240,7 +240,7 @@ def cmd_list(args) -> int:
     import search_spaces
     from study import plugins
     from study.presets import PRESETS
-    from study.tasks import GLUE_TASKS, OFFLINE_DATASETS, THERMOLION_DATASETS, VISION_MODELS, parse_task
+    from study.tasks import GLUE_TASKS, OFFLINE_DATASETS, THERMOLION_DATASETS, VISION_MODELS, parse_task, task_names
 
     plugins.load_all(args.plugins or [])
     what = args.what
@@ -254,8 +254,9 @@ def cmd_list(args) -> int:
         print(f"  datasets: {', '.join(THERMOLION_DATASETS + OFFLINE_DATASETS)}")
         print(f"  models: {', '.join(VISION_MODELS)} (default convnet)")
         print(f"  glue: {', '.join('glue-' + t for t in GLUE_TASKS)}")
-        for name, origin in plugins.plugin_tasks().items():
-            print(f"  {name} ({parse_task(name).runner} runner): from {origin}")
+        for task in map(parse_task, task_names()):
+            if task.origin != search_spaces.registry.BUILT_IN:
+                print(f"  {task.name} ({task.runner} runner): from {task.origin}")
     if what in (None, "optimizers"):
         print("optimizers and search spaces:")
         for name in search_spaces.names():

@@ -15,13 +15,15 @@ The contract (docs/ARCHITECTURE.md, "Plugins"):
 A plugin is a Python file or an importable module that calls these when imported (or defines a
 ``register()`` that does, called when the import registered nothing), or an entry point of group
 ``optimizer_study.plugins`` naming a module or a ``register()`` callable. The built-in
-optimizers go through the same registry (search_spaces.registry, optim.registry). Each loaded plugin
+optimizers and tasks go through the same registries (search_spaces.registry and optim.registry,
+study.tasks), which keep each name's origin and refuse a name already taken. Each loaded plugin
 is recorded with its source's sha256 (``manifest``): study.json keeps it, trials load the same
 plugins on their workers (``ensure_loaded``), and ``--resume`` refuses a plugin that is missing or
 changed (``check_manifest``).
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import importlib.metadata
@@ -29,7 +31,7 @@ import importlib.util
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +44,6 @@ METRICS = ("accuracy",)  # what the vision runner scores
 
 _loaded: dict[str, dict] = {}  # source -> manifest record, in load order
 _loading: list[dict] = []  # the record of the plugin being imported (its registrations' origin)
-_tasks: dict[str, str] = {}  # plugin task name -> origin
 _runners: dict[str, Callable] = {}  # plugin runner name -> train
 _entry_points_done = False
 
@@ -53,17 +54,16 @@ def register_optimizer(name: str, make: Callable, space: dict, default: dict, pa
     import optim
 
     origin = _origin()
-    _check_name("optimizer", name, origin, search_spaces.names())
+    _check_name("optimizer", name, origin)
     if not callable(make):
         raise SpecError(f"{origin}: optimizer {name!r}: make must be callable, got {type(make).__name__}")
-    try:
+    with _spec_error(origin):
         dims = search_spaces.parse_space(name, space)
-    except ValueError as exc:
-        raise SpecError(f"{origin}: {exc}") from None
     point = _point(name, "default", default, dims, origin)
     paper_point = None if paper is None else _point(name, "paper", paper, dims, origin)
     accepted = {k: v for k, v in point.items() if k not in search_spaces.RUNNER_KEYS}
-    search_spaces.register(search_spaces.Optimizer(name, dims, point, paper_point, origin))
+    with _spec_error(origin):  # the name is decided here, so optim.registry takes it as given
+        search_spaces.register(search_spaces.Optimizer(name, dims, point, paper_point, origin))
     optim.registry.register(name, accepted, make, origin)
     _record_name("optimizers", name)
 
@@ -76,17 +76,17 @@ def register_task(name: str, data: Callable, model: Callable | None = None, metr
     from study import tasks
 
     origin = _origin()
-    _check_name("task", name, origin, tasks.task_names())
+    _check_name("task", name, origin)
     if not callable(data) or (model is not None and not callable(model)):
         raise SpecError(f"{origin}: task {name!r}: data (and model, if given) must be callable")
     if metric not in METRICS:
         raise SpecError(f"{origin}: task {name!r}: metric {metric!r} is not one of {', '.join(METRICS)}")
+    with _spec_error(origin):  # first: a taken name must not replace a built-in's data or model
+        tasks.register(tasks.Task(name, "vision", {"dataset": name, "model": name if model else "convnet"}, {},
+                                  None, (), origin))
     vision_data.register(name, data)
     if model is not None:
         models.register(name, model)
-    tasks.register(tasks.Task(name, "vision", {"dataset": name, "model": name if model else "convnet"}, {},
-                              None, ()))
-    _tasks[name] = origin
     _record_name("tasks", name)
 
 
@@ -95,30 +95,18 @@ def register_runner(name: str, train: Callable, keys: Iterable[str] = ()) -> Non
     from study import tasks
 
     origin = _origin()
-    _check_name("runner", name, origin, [*tasks.task_names(), *tasks.RUNNER_KEYS])
+    _check_name("runner", name, origin)
     if not callable(train):
         raise SpecError(f"{origin}: runner {name!r}: train must be callable")
+    with _spec_error(origin):
+        tasks.register_runner(name, keys, origin)
     _runners[name] = train
-    tasks.RUNNER_KEYS[name] = tuple(keys)
-    tasks.STUDY_KEYS[name] = ()  # no study-level task_config keys (GLUE's paper_steps is the built-ins')
-    tasks.register(tasks.Task(name, name, {}, {}, None, ()))
-    _tasks[name] = origin
     _record_name("runners", name)
 
 
 def runner(name: str) -> Callable | None:
     """A plugin runner's ``train``, or None for a built-in runner."""
     return _runners.get(name)
-
-
-def plugin_tasks() -> dict[str, str]:
-    """The plugins' tasks (and runners' tasks) with where each came from."""
-    return dict(_tasks)
-
-
-def task_origin(name: str) -> str:
-    """``built-in`` or the plugin that registered task ``name``."""
-    return _tasks.get(name, search_spaces.registry.BUILT_IN)
 
 
 # ----------------------------------------------------------------------------- loading
@@ -221,14 +209,16 @@ def check_optimizer(name: str) -> None:
 def check_task(name: str) -> None:
     """Load a plugin vision task's data once and check its shapes and labels (SpecError)."""
     from runners import vision_data
+    from study import tasks
 
-    if name not in _tasks or name in _runners:
+    task = tasks.parse_task(name)
+    if task.origin == search_spaces.registry.BUILT_IN or task.runner != "vision":
         return
     try:
         vision_data.load(name)
     except Exception as exc:  # noqa: BLE001
         line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise SpecError(f"task {name!r} ({_tasks[name]}): {line}") from None
+        raise SpecError(f"task {name!r} ({task.origin}): {line}") from None
 
 
 def forget(record: dict) -> None:
@@ -244,10 +234,7 @@ def forget(record: dict) -> None:
         tasks.unregister(name)
         vision_data.unregister(name)
         models.unregister(name)
-        _tasks.pop(name, None)
-        if _runners.pop(name, None) is not None:
-            tasks.RUNNER_KEYS.pop(name, None)
-            tasks.STUDY_KEYS.pop(name, None)
+        _runners.pop(name, None)
     _loaded.pop(record["source"], None)
 
 
@@ -264,12 +251,20 @@ def _record_name(kind: str, name: str) -> None:
         _loading[-1].setdefault(kind, []).append(name)
 
 
-def _check_name(kind: str, name: Any, origin: str, taken: Iterable[str]) -> None:
+def _check_name(kind: str, name: Any, origin: str) -> None:
+    """A plugin's names only: whether one is taken is its registry's to say (``_spec_error``)."""
     if not isinstance(name, str) or not NAME.fullmatch(name):
         raise SpecError(f"{origin}: {kind} name {name!r} must be lowercase letters, digits and _ (a letter first)")
-    if name in taken:
-        where = search_spaces.origin(name) if kind == "optimizer" else task_origin(name)
-        raise SpecError(f"{origin}: {kind} {name!r} collides with the {where} {kind} of that name")
+
+
+@contextlib.contextmanager
+def _spec_error(origin: str) -> Iterator[None]:
+    """A registry's ``ValueError`` (a bad space, a name already taken) as the one line the user
+    sees, naming the plugin."""
+    try:
+        yield
+    except ValueError as exc:
+        raise SpecError(f"{origin}: {exc}") from None
 
 
 def _point(name: str, what: str, point: Any, dims: dict, origin: str) -> dict:

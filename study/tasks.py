@@ -6,8 +6,10 @@ fixed hyperparameters form its `paper` phase.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from search_spaces.registry import BUILT_IN
 from study.errors import SpecError, did_you_mean
 
 VISION_MODELS = ("convnet", "resnet20", "resnet56", "vit")  # kept equal to runners.models.MODELS (tested)
@@ -40,21 +42,45 @@ class Task:
     defaults: dict  # runner keys the task_config may override (glue: the paper's T5-Base)
     paper: str | None  # whose paper point the `paper` phase uses: "thermolion" | "sepnorm" (None: no paper)
     paper_protocols: tuple[str, ...]  # protocols the paper phase runs under
+    origin: str = BUILT_IN  # or the plugin that registered it (shown by `list`)
 
 
 _TASKS: dict[str, Task] = {}  # every task: the built-ins below, then plugins' (study.plugins)
-BUILT_IN: frozenset[str]  # the built-in task names (set after they are registered)
 
 
 def register(task: Task) -> None:
-    """Add a task (built-ins here; plugins through study.plugins, which checks the name first)."""
+    """Add a task (built-ins here; plugins through study.plugins). The one place a task name is
+    decided: one already taken raises ``ValueError`` naming the origin of the task holding it."""
+    held = _TASKS.get(task.name)
+    if held is not None:
+        raise ValueError(f"{_kind(task)} {task.name!r} collides with the {held.origin} {_kind(held)} of that name")
     _TASKS[task.name] = task
 
 
+def register_runner(name: str, keys: Iterable[str], origin: str) -> None:
+    """Add a plugin's kind of task, ``name``, with the runner keys its task_config may set, and its
+    one task of that name; a name taken by a task or a built-in runner raises ``ValueError``."""
+    if name in RUNNER_KEYS and name not in _TASKS:  # vision, glue
+        raise ValueError(f"runner {name!r} collides with the {BUILT_IN} runner of that name")
+    keys = tuple(keys)
+    register(Task(name, name, {}, {}, None, (), origin))
+    RUNNER_KEYS[name] = keys
+    STUDY_KEYS[name] = ()  # no study-level task_config keys (GLUE's paper_steps is the built-ins')
+
+
 def unregister(name: str) -> None:
-    """Remove a plugin's task (a plugin whose loading failed half-way; tests)."""
-    if name not in BUILT_IN:
-        _TASKS.pop(name, None)
+    """Remove a plugin's task, and its runner if it is one (a plugin whose loading failed half-way; tests)."""
+    task = _TASKS.get(name)
+    if task is None or task.origin == BUILT_IN:
+        return
+    del _TASKS[name]
+    if task.runner == name:
+        del RUNNER_KEYS[name], STUDY_KEYS[name]
+
+
+def _kind(task: Task) -> str:
+    """``runner`` for a plugin runner's own task (named as its runner), else ``task``."""
+    return "runner" if task.runner == task.name else "task"
 
 
 def _register_builtins() -> None:
@@ -71,7 +97,6 @@ def _register_builtins() -> None:
 
 
 _register_builtins()
-BUILT_IN = frozenset(_TASKS)
 
 
 def task_names() -> list[str]:

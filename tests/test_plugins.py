@@ -185,7 +185,7 @@ def test_resume_judges_the_claims_as_launched_even_if_their_file_is_gone(tmp_pat
     assert resumed.claims == str(spec.study_dir / USER_FILE)
 
 
-PLUGIN_HEAD = "import torch\nfrom study.plugins import register_optimizer, register_task\n"
+PLUGIN_HEAD = "import torch\nfrom study.plugins import register_optimizer, register_runner, register_task\n"
 GOOD = "lambda p, **hp: torch.optim.SGD(p, **hp)"
 SPACE = '{"lr": {"low": 1e-4, "high": 1e-1}, "weight_decay": 0.0}'
 
@@ -195,6 +195,8 @@ SPACE = '{"lr": {"low": 1e-4, "high": 1e-1}, "weight_decay": 0.0}'
     (f"register_optimizer('adamw', {GOOD}, {SPACE}, {{'lr': 0.01}})", "'adamw' collides with the built-in"),
     (f"register_optimizer('p1', {GOOD}, {SPACE}, {{'lr': 0.01}})\n"
      f"register_optimizer('p1', {GOOD}, {SPACE}, {{'lr': 0.01}})", "'p1' collides with the plugin"),
+    ("register_task('digits', lambda: None)", "task 'digits' collides with the built-in task"),
+    ("register_runner('vision', lambda config, report: {})", "runner 'vision' collides with the built-in runner"),
     (f"register_optimizer('p2', lambda p, **hp: 'not an optimizer', {SPACE}, {{'lr': 0.01}})",
      "make returned str, not a torch.optim.Optimizer"),
     (f"register_optimizer('p3', lambda p, **hp: torch.optim.SGD(p, momentum=hp['nope'], lr=1), {SPACE}, "
