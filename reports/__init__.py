@@ -49,7 +49,7 @@ def write_report(study_dir: str | Path, log: Callable[[str], None] = print) -> d
     claims = check_claims(study.trials, user=user_claims)
     if study.spec.get("seeds_max"):  # --seeds auto: the verdicts as the rounds decided them
         claims = apply_rounds(claims, study.trials, int(study.spec["seeds"]), int(study.spec["seeds_max"]))
-    ladder = ladder_verdicts(study.trials, study.ladder, user=user_claims)
+    ladder = ladder_verdicts(study.trials, study.ladder, claims)
     claims = claims_columns(claims, ladder)
     files: dict[str, Path] = {}
     if len(ladder):

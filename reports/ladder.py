@@ -16,8 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from reports.claims import alias_claims, claim_verdicts, curated_claims
-from reports.user_claims import with_user_claims
+from reports.claims import CLAIM_COLUMNS, claim_verdicts
 
 COLUMNS = ["claim_id", "rung", "order", "verdict", "ours", "ours_baseline", "delta", "ci_low", "ci_high", "n", "p_adj",
            "seeds_needed", "protocol", "note"]
@@ -42,16 +41,18 @@ def _rung_trials(trials: pd.DataFrame, ids: list[str], scoring: str) -> tuple[pd
     return rows, setting
 
 
-def ladder_verdicts(trials: pd.DataFrame, ladder: dict, claims: pd.DataFrame | None = None,
-                    user: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per claim and rung (COLUMNS), for the claims about the ladder's cells (the curated
-    ones and the user's, as check_claims), the `first_change` rung per claim in `flipped_at` (empty
-    where the verdict never changes) and the `first_reversal` rung in `reversed_at`."""
+def ladder_verdicts(trials: pd.DataFrame, ladder: dict, claims: pd.DataFrame) -> pd.DataFrame:
+    """One row per claim and rung (COLUMNS), for the claims about the ladder's cells, the
+    `first_change` rung per claim in `flipped_at` (empty where the verdict never changes) and the
+    `first_reversal` rung in `reversed_at`.
+
+    ``claims``: the report's claims table, check_claims' (curated and user claims, aliased; only its
+    CLAIM_COLUMNS are read), so that the ladder judges the same claims without building them again."""
     rungs = ladder.get("rungs") or []
     ids = ladder.get("trials") or {}
     if not rungs or trials.empty:
         return pd.DataFrame(columns=COLUMNS + ["flipped_at", "reversed_at"])
-    claims = with_user_claims(alias_claims(curated_claims() if claims is None else claims, trials["task"]), user)
+    claims = claims[CLAIM_COLUMNS]
     ran = trials[trials["trial_id"].isin({i for r in rungs for i in ids.get(r["name"], [])})]
     cells = set(zip(ran["task"], ran["optimizer"]))
     both = np.array([(t, o) in cells and (t, b) in cells
