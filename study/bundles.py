@@ -27,7 +27,6 @@ import json
 import math
 from dataclasses import dataclass, field
 
-
 TARGET_S = 5.0  # seconds a bundle should last: 2-7% driver overhead at 0.1-0.35 s per Ray trial
 HANDBACK_KEY, HANDBACK_S = "handback_after_s", TARGET_S  # in an elastic bundle's Ray trial config
 LENT_TO = "handback_trial"  # the Ray trial id it was lent to: a reset trial (--retry-errored) runs it all

@@ -54,6 +54,8 @@ def register(task: Task) -> None:
     held = _TASKS.get(task.name)
     if held is not None:
         raise ValueError(f"{_kind(task)} {task.name!r} collides with the {held.origin} {_kind(held)} of that name")
+    if task.name in RUNNER_KEYS:  # vision, glue: a task of that name would read as that runner (unregister too)
+        raise ValueError(f"task {task.name!r} collides with the {BUILT_IN} runner of that name")
     _TASKS[task.name] = task
 
 

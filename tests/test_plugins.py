@@ -197,6 +197,7 @@ SPACE = '{"lr": {"low": 1e-4, "high": 1e-1}, "weight_decay": 0.0}'
      f"register_optimizer('p1', {GOOD}, {SPACE}, {{'lr': 0.01}})", "'p1' collides with the plugin"),
     ("register_task('digits', lambda: None)", "task 'digits' collides with the built-in task"),
     ("register_runner('vision', lambda config, report: {})", "runner 'vision' collides with the built-in runner"),
+    ("register_task('vision', lambda: None)", "task 'vision' collides with the built-in runner"),
     (f"register_optimizer('p2', lambda p, **hp: 'not an optimizer', {SPACE}, {{'lr': 0.01}})",
      "make returned str, not a torch.optim.Optimizer"),
     (f"register_optimizer('p3', lambda p, **hp: torch.optim.SGD(p, momentum=hp['nope'], lr=1), {SPACE}, "
