@@ -90,7 +90,7 @@ def main() -> None:
     print(calls.groupby("activity")["seconds"].agg(["count", "sum", "max"]).round(2).to_string())
     for lo in np.arange(0.0, spans["end"].max(), WINDOW_S):
         hi = lo + WINDOW_S
-        busy = cluster_occupancy.occupancy(spans, 32, (lo, hi))
+        busy = cluster_occupancy.occupancy(spans, result["slots"], (lo, hi))
         if busy < 0.7:
             during = calls[(calls["start"] < hi) & (calls["start"] + calls["seconds"] > lo)]
             names = "; ".join(f"{a} {s:.2f} s" for a, s in zip(during["activity"], during["seconds"]))

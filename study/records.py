@@ -45,6 +45,14 @@ def _error_line(error) -> str:
     return text[-1][:300] if text else type(error).__name__
 
 
+def _number(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_false(value) -> bool:
+    return isinstance(value, (bool, np.bool_)) and not value
+
+
 def trial_row(trial_id: str, config: dict, metrics: dict, error) -> dict:
     """One trials.csv row from a trial's config, its last reported metrics and its error (if any)."""
     row = {
@@ -70,18 +78,10 @@ def trial_row(trial_id: str, config: dict, metrics: dict, error) -> dict:
         row[key] = str(metrics.get(key, "")) if finished else ""
     if finished and row["status"] != "error":
         row.update({k: v for k, v in metrics.items() if k.startswith(NAMED_RESULT_PREFIXES) and k not in row
-                    and isinstance(v, (int, float)) and not isinstance(v, bool)})
+                    and _number(v)})
     for name in config.get("_hps", ()):
         row[f"hp_{name}"] = config.get(name)
     return row
-
-
-def _number(value) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
-
-
-def _is_false(value) -> bool:
-    return isinstance(value, (bool, np.bool_)) and not value
 
 
 def history_rows(trial_id: str, config: dict, reports: list[dict]) -> list[tuple]:
